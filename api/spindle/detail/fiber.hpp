@@ -1,0 +1,120 @@
+// fiber: the control block of one spawned callable.
+//
+// Allocated once per spawn and shared by the scheduler and the task<T> handle
+// (reference counted: one reference for the run, one for the handle). The
+// stack is *not* part of it: a fiber that has not started needs none, and one
+// is taken from the stack_pool only when the fiber first runs and handed back
+// (warm) when it finishes. The callable and its result live here, so spawning
+// is one allocation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace spindle::detail {
+
+class runtime_core;
+class waiter;
+struct stack_block;
+
+// Scheduler-private state of a fiber. Written only by the worker that runs or
+// switches the fiber, except `park` (see runtime/fiber_switch.cpp for the park
+// protocol) and `next` (guarded by whichever queue holds the fiber).
+struct fiber_sched_state {
+  void* context = nullptr;          // saved machine context while suspended
+  stack_block* stack = nullptr;     // null until first run
+  runtime_core* rt = nullptr;       // the runtime that owns the fiber
+  waiter* blocked_on = nullptr;     // the waiter the fiber is parked on (for shutdown)
+  void* tsan_fiber = nullptr;       // ThreadSanitizer's fiber handle (tsan builds only)
+  std::uint64_t id = 0;             // unique within the process, increasing with spawn order
+  std::atomic<std::uint32_t> park{0};  // park protocol state: running / parked / woken
+  bool unwinding = false;           // fiber_unwind was thrown into it (shutdown)
+};
+
+// join_state values; any other value is the address of the joining waiter.
+inline constexpr std::uintptr_t join_running = 0;
+inline constexpr std::uintptr_t join_done = 1;
+inline constexpr std::uintptr_t join_detached = 2;
+
+class fiber {
+ public:
+  fiber_sched_state sched;
+
+  // Completion, shared with task<T>. join_state goes running -> done, running
+  // -> detached -> done, or running -> <joiner> -> done; the CAS that moves it
+  // away from running decides who reports or collects the outcome.
+  std::atomic<std::uintptr_t> join_state{join_running};
+  std::atomic<std::uint32_t> refs{2};
+  std::exception_ptr error;  // written by the fiber before join_done, read after
+
+  virtual ~fiber() = default;
+  // Runs the callable and stores its result; an exception escapes to the caller.
+  virtual void run_body() = 0;
+
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+template <class R>
+class fiber_with_result : public fiber {
+ public:
+  std::optional<R> result;
+};
+
+template <>
+class fiber_with_result<void> : public fiber {};
+
+// The callable (already decay-copied with its arguments) and its result.
+template <class R, class F>
+class fiber_impl final : public fiber_with_result<R> {
+ public:
+  explicit fiber_impl(F&& f) : fn_(std::move(f)) {}
+  void run_body() override {
+    if constexpr (std::is_void_v<R>) {
+      std::move(fn_)();
+    } else {
+      this->result.emplace(std::move(fn_)());
+    }
+  }
+
+ private:
+  F fn_;
+};
+
+// Decay-copies f and args, as std::thread does, into one callable that invokes
+// them as rvalues.
+template <class F, class... A>
+auto bind_decayed(F&& f, A&&... args) {
+  return [fn = std::decay_t<F>(std::forward<F>(f)),
+          tup = std::tuple<std::decay_t<A>...>(std::forward<A>(args)...)]() mutable -> decltype(auto) {
+    return std::apply(
+        [&](auto&... a) -> decltype(auto) { return std::invoke(std::move(fn), std::move(a)...); },
+        tup);
+  };
+}
+
+template <class F, class... A>
+using spawn_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+
+// Implemented in runtime/: hand a new fiber to a runtime / wait for a fiber.
+void submit_new(runtime_core& rt, fiber* f);
+runtime_core& current_runtime_or_throw(const char* what);
+runtime_core* current_runtime() noexcept;
+void wait_for_completion(fiber& f);   // blocks the fiber or thread until join_done
+void report_detached_error(fiber& f) noexcept;
+
+template <class F, class... A>
+auto make_fiber(F&& f, A&&... args) {
+  using R = spawn_result_t<F, A...>;
+  using Body = decltype(bind_decayed(std::forward<F>(f), std::forward<A>(args)...));
+  return new fiber_impl<R, Body>(bind_decayed(std::forward<F>(f), std::forward<A>(args)...));
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,180 @@
+// waiter, wait_node, wait_queue: how anything in spindle blocks.
+//
+// Every blocking primitive (mutex, condition variable, channel, future, join,
+// socket readiness, sleep) is built from three pieces:
+//
+//   waiter      one blocked party, a fiber or a plain OS thread. Lives on the
+//               blocked party's stack for the length of one wait. Exactly one
+//               party *claims* it (try_claim: pending -> notified | timed_out |
+//               cancelled) and that party alone then calls unpark(); the blocked
+//               party does not return from wait() before that unpark, so the
+//               claimer may touch the waiter (and whatever it points to) from
+//               the successful claim up to unpark(), and never after.
+//   wait_node   one link of a waiter into one queue (select links one waiter
+//               into several queues, one node per case). Carries a payload
+//               pointer the primitive uses to hand values over directly.
+//   wait_queue  an intrusive FIFO of nodes, guarded by the owning primitive's
+//               own lock (a spinlock), never by a lock of its own.
+//
+// The protocol every primitive follows:
+//
+//   waiting side                         notifying side
+//   ------------                         --------------
+//   lock(); check state;                 lock();
+//   queue.push_back(node); unlock();     while (node = queue.pop_front())
+//   r = w.wait() / wait_until(t);          if (node->w->try_claim(notified)) {
+//   if (r != notified) {                     move the value through node->data;
+//     lock(); queue.erase_if_linked(node);   break; }
+//     unlock(); }                        unlock();
+//   w.rethrow_if_cancelled(r);           node->w->unpark();   // last touch
+//
+// A fiber's wait() parks it with the scheduler's park protocol: the fiber is
+// published as parked only after it is completely off its stack, so an unpark
+// that races with the park is never lost and never resumes a fiber that is
+// still running (see runtime/fiber_switch.cpp). A thread's wait() blocks on
+// a per-thread parker. A deadline is served by the runtime's timers for a fiber
+// and by the thread parker for a thread; either way the timed-out waiter is
+// claimed as timed_out, so it cannot also be notified, and the waiting side
+// then unlinks itself: a later notify is never lost on a departed waiter.
+//
+// `cancelled` is used only while a runtime shuts down: the parked fiber is
+// claimed as cancelled, resumes, unlinks itself and rethrow_if_cancelled()
+// throws fiber_unwind, so its stack unwinds and its destructors run.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+namespace spindle::detail {
+
+class fiber;
+class thread_parker;
+class waiter;
+
+using clock = std::chrono::steady_clock;
+
+enum class wake : std::uint32_t { pending = 0, notified = 1, timed_out = 2, cancelled = 3 };
+
+// Thrown into a suspended fiber when its runtime shuts down, to unwind its
+// stack. Deliberately not derived from std::exception: `catch (std::exception&)`
+// lets it pass; a `catch (...)` in user code must rethrow it.
+struct fiber_unwind {};
+
+// A deadline registered with a runtime's timer_queue. Intrusive in the waiter.
+// heap_index and the heap itself are guarded by the timer_queue's lock.
+struct timer_entry {
+  static constexpr std::size_t not_queued = std::numeric_limits<std::size_t>::max();
+  clock::time_point deadline{};
+  std::size_t heap_index = not_queued;
+  waiter* owner = nullptr;
+};
+
+class waiter {
+ public:
+  // Binds to the calling fiber, or to the calling thread's parker outside a
+  // fiber. Cheap: two loads of thread state, no system call.
+  waiter() noexcept;
+  waiter(const waiter&) = delete;
+  waiter& operator=(const waiter&) = delete;
+
+  // Exactly one caller wins, for the whole life of the waiter.
+  bool try_claim(wake reason) noexcept {
+    auto expected = static_cast<std::uint32_t>(wake::pending);
+    return state_.compare_exchange_strong(expected, static_cast<std::uint32_t>(reason),
+                                          std::memory_order_acq_rel, std::memory_order_acquire);
+  }
+  // Only after a successful try_claim(); the claimer's last touch of *this.
+  void unpark() noexcept;
+  // try_claim(notified) + unpark().
+  bool notify() noexcept {
+    if (!try_claim(wake::notified)) return false;
+    unpark();
+    return true;
+  }
+
+  // Blocks until claimed and unparked; returns why.
+  wake wait();
+  wake wait_until(clock::time_point deadline);
+
+  // The state once wait() returned (or pending if nobody claimed yet).
+  wake state() const noexcept { return static_cast<wake>(state_.load(std::memory_order_acquire)); }
+
+  // Throws fiber_unwind if r is wake::cancelled (runtime shutdown).
+  static void rethrow_if_cancelled(wake r) {
+    if (r == wake::cancelled) throw fiber_unwind{};
+  }
+
+  bool is_fiber() const noexcept { return fiber_ != nullptr; }
+
+ private:
+  std::atomic<std::uint32_t> state_{0};
+  fiber* fiber_;            // the blocked fiber, or null for a thread
+  thread_parker* thread_;   // the blocked thread's parker, when fiber_ is null
+  timer_entry timer_;       // used by wait_until on a fiber
+  friend class timer_queue;
+};
+
+// One link of a waiter into one wait_queue. Owned by the waiting side (on its
+// stack); every field but `w` is guarded by the queue owner's lock.
+struct wait_node {
+  wait_node* next = nullptr;
+  wait_node* prev = nullptr;
+  waiter* w = nullptr;
+  void* data = nullptr;     // primitive-defined: e.g. where a channel value is read or written
+  std::size_t tag = 0;      // primitive-defined: e.g. the case index of a select
+  bool linked = false;
+
+  explicit wait_node(waiter& owner, void* payload = nullptr, std::size_t t = 0) noexcept
+      : w(&owner), data(payload), tag(t) {}
+  wait_node(const wait_node&) = delete;
+  wait_node& operator=(const wait_node&) = delete;
+};
+
+// Intrusive FIFO of wait_nodes. Not thread-safe: the owner's lock guards it.
+class wait_queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  wait_node* front() const noexcept { return head_; }
+
+  void push_back(wait_node& n) noexcept {
+    n.next = nullptr;
+    n.prev = tail_;
+    if (tail_) tail_->next = &n; else head_ = &n;
+    tail_ = &n;
+    n.linked = true;
+  }
+  wait_node* pop_front() noexcept {
+    wait_node* n = head_;
+    if (n) erase(*n);
+    return n;
+  }
+  void erase(wait_node& n) noexcept {
+    if (n.prev) n.prev->next = n.next; else head_ = n.next;
+    if (n.next) n.next->prev = n.prev; else tail_ = n.prev;
+    n.next = n.prev = nullptr;
+    n.linked = false;
+  }
+  void erase_if_linked(wait_node& n) noexcept {
+    if (n.linked) erase(n);
+  }
+
+  // Pops nodes until one whose waiter it can claim with `reason`; returns it
+  // (still to be unparked by the caller after its lock is released) or null.
+  // Nodes whose waiter was already claimed elsewhere (timed out, or a select
+  // that completed on another case) are dropped: their owners unlink nothing.
+  wait_node* claim_front(wake reason = wake::notified) noexcept {
+    while (wait_node* n = pop_front()) {
+      if (n->w->try_claim(reason)) return n;
+    }
+    return nullptr;
+  }
+
+ private:
+  wait_node* head_ = nullptr;
+  wait_node* tail_ = nullptr;
+};
+
+}  // namespace spindle::detail

@@ -1,0 +1,150 @@
+// spindle::runtime: a pool of worker threads (one per core by default) that
+// run fibers, with the reactor, the timers and the blocking-call pool.
+//
+//   spindle::runtime rt;                       // workers = hardware threads
+//   int v = rt.block_on([] { return 42; });    // from a plain thread
+//   auto t = rt.spawn(f, args...);             // from any thread
+//   auto u = spindle::spawn(f, args...);       // inside a fiber: same runtime
+//
+// Semantics follow <thread>: the callable and its arguments are decay-copied
+// and invoked as rvalues, so move-only and mutable callables work.
+//
+// Rules for code that runs in fibers (see docs/USER_GUIDE.md):
+//  * A fiber can resume on another worker thread after any suspension. Do not
+//    hold a reference to a thread_local, or an OS mutex (std::mutex), across
+//    a call that may suspend (spindle sync, channel, IO, sleep, yield, join):
+//    the reference would point at the old thread's variable, and the OS mutex
+//    would be held by a thread that has moved on to other fibers.
+//  * A fiber runs until it suspends: a long computation should yield now and
+//    then; a blocking system call belongs in run_blocking().
+//  * On ~runtime(), suspended fibers are unwound by an exception of type
+//    spindle::detail::fiber_unwind; a `catch (...)` must rethrow it.
+#pragma once
+
+#include <spindle/detail/fiber.hpp>
+#include <spindle/detail/waiter.hpp>
+#include <spindle/task.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace spindle {
+
+// An aggregate: new fields are only ever added at the end.
+struct options {
+  // Worker threads; 0 = std::thread::hardware_concurrency().
+  std::size_t workers = 0;
+  // Usable bytes of every fiber stack, rounded up to whole pages; 0 = 64 KiB
+  // (4x that in sanitizer builds, whose frames are larger). One guard page
+  // below each stack catches overflows.
+  std::size_t stack_size = 0;
+  // Upper bound of the run_blocking() thread pool; threads start on demand
+  // and exit after 10 s idle.
+  std::size_t blocking_threads = 512;
+};
+
+class runtime {
+ public:
+  runtime();
+  explicit runtime(options opts);
+  // Stops the workers, unwinds every suspended fiber (destructors run),
+  // destroys fibers that never started without running them, waits for
+  // run_blocking() calls in progress, joins every thread and frees every stack.
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // Starts f(args...) as a new fiber on this runtime; callable from any thread.
+  template <class F, class... A>
+  auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
+    auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
+    detail::submit_new(*core_, fb);
+    return task<detail::spawn_result_t<F, A...>>(fb);
+  }
+
+  // Runs f() as a fiber on this runtime and blocks the calling thread until it
+  // returns; its exception is rethrown here. Throws std::logic_error inside a
+  // fiber (it would block the worker).
+  template <class F>
+  auto block_on(F&& f) -> std::invoke_result_t<std::decay_t<F>> {
+    check_block_on_allowed();
+    return spawn(std::forward<F>(f)).join();
+  }
+
+  // Number of worker threads.
+  std::size_t workers() const noexcept;
+
+  detail::runtime_core& core() const noexcept { return *core_; }
+
+ private:
+  static void check_block_on_allowed();
+  detail::runtime_core* core_;
+};
+
+// True inside a fiber of any runtime.
+bool in_fiber() noexcept;
+
+// Inside a fiber: starts f(args...) as a new fiber on the current runtime.
+// Throws std::logic_error outside a fiber.
+template <class F, class... A>
+auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
+  auto& rt = detail::current_runtime_or_throw("spindle::spawn");
+  auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
+  detail::submit_new(rt, fb);
+  return task<detail::spawn_result_t<F, A...>>(fb);
+}
+
+namespace detail {
+
+// A call handed to the blocking pool; lives on the calling fiber's stack.
+class blocking_job {
+ public:
+  virtual void run() noexcept = 0;
+  blocking_job* next = nullptr;  // guarded by the blocking pool's lock
+  waiter* done = nullptr;        // notified by the pool thread after run()
+ protected:
+  ~blocking_job() = default;
+};
+
+// Submits the job to the current runtime's blocking pool and waits for it.
+void run_on_blocking_pool(runtime_core& rt, blocking_job& job);
+
+}  // namespace detail
+
+// Runs f() on the runtime's blocking thread pool; only the calling fiber
+// waits. Its result is returned and its exception rethrown. Called outside a
+// fiber, f() simply runs on the calling thread.
+template <class F>
+auto run_blocking(F&& f) -> std::invoke_result_t<std::decay_t<F>> {
+  using R = std::invoke_result_t<std::decay_t<F>>;
+  detail::runtime_core* rt = detail::current_runtime();
+  if (!rt) return std::invoke(std::forward<F>(f));
+  struct job final : detail::blocking_job {
+    std::decay_t<F> fn;
+    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
+    std::exception_ptr error;
+    explicit job(F&& g) : fn(std::forward<F>(g)) {}
+    void run() noexcept override {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          std::invoke(std::move(fn));
+        } else {
+          result.emplace(std::invoke(std::move(fn)));
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+  } j(std::forward<F>(f));
+  detail::run_on_blocking_pool(*rt, j);
+  if (j.error) std::rethrow_exception(j.error);
+  if constexpr (!std::is_void_v<R>) return std::move(*j.result);
+}
+
+}  // namespace spindle

@@ -1,0 +1,10 @@
+// spindle: an embeddable M:N fiber runtime. This header brings in everything.
+#pragma once
+
+#include <spindle/channel.hpp>
+#include <spindle/future.hpp>
+#include <spindle/net.hpp>
+#include <spindle/runtime.hpp>
+#include <spindle/sync.hpp>
+#include <spindle/task.hpp>
+#include <spindle/this_fiber.hpp>

@@ -1,0 +1,79 @@
+// spindle::task<T>: the handle of a spawned fiber, like std::thread plus its result.
+//
+// join() waits for the fiber (suspending only the calling fiber, or blocking a
+// plain thread) and returns its result or rethrows its exception; detach()
+// lets it run on its own. A task that is neither joined nor detached is
+// detached by its destructor (unlike std::thread, which would terminate). A
+// task can be joined or detached once: afterwards it is empty and both throw
+// std::logic_error.
+#pragma once
+
+#include <spindle/detail/fiber.hpp>
+
+#include <cstdint>
+#include <stdexcept>
+#include <utility>
+
+namespace spindle {
+
+template <class T>
+class task {
+ public:
+  task() noexcept = default;
+  explicit task(detail::fiber_with_result<T>* f) noexcept : f_(f) {}
+  task(task&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  task& operator=(task&& o) noexcept {
+    if (this != &o) {
+      if (f_) detach();
+      f_ = std::exchange(o.f_, nullptr);
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() {
+    if (f_) detach();
+  }
+
+  // True while the task refers to a fiber (not yet joined or detached).
+  bool joinable() const noexcept { return f_ != nullptr; }
+
+  // True once the fiber has finished (its result or exception is ready).
+  bool done() const noexcept {
+    return f_ && f_->join_state.load(std::memory_order_acquire) == detail::join_done;
+  }
+
+  // The fiber's id (as printed with errors of detached fibers); 0 when empty.
+  std::uint64_t id() const noexcept { return f_ ? f_->sched.id : 0; }
+
+  // Waits for the fiber and returns its result, or rethrows its exception.
+  T join() {
+    if (!f_) throw std::logic_error("spindle::task::join: task is empty (already joined or detached)");
+    detail::wait_for_completion(*f_);
+    auto* f = std::exchange(f_, nullptr);
+    struct releaser {
+      detail::fiber* f;
+      ~releaser() { f->release(); }
+    } r{f};
+    if (f->error) std::rethrow_exception(f->error);
+    if constexpr (!std::is_void_v<T>) return std::move(*f->result);
+  }
+
+  // Lets the fiber run on its own; an exception escaping it is reported on stderr.
+  void detach() {
+    if (!f_) throw std::logic_error("spindle::task::detach: task is empty (already joined or detached)");
+    auto* f = std::exchange(f_, nullptr);
+    std::uintptr_t expected = detail::join_running;
+    if (!f->join_state.compare_exchange_strong(expected, detail::join_detached,
+                                               std::memory_order_acq_rel) &&
+        f->error) {
+      detail::report_detached_error(*f);  // it already finished with an exception
+    }
+    f->release();
+  }
+
+ private:
+  detail::fiber_with_result<T>* f_ = nullptr;
+};
+
+}  // namespace spindle

@@ -1,0 +1,99 @@
+// reactor: readiness notification for descriptors, one per runtime.
+//
+// One interface, two backends: epoll_reactor (Linux, edge-triggered, each
+// descriptor registered once for both directions) and kqueue_reactor (macOS
+// and the BSDs, EV_CLEAR, EVFILT_USER for wake-ups). The backend only turns
+// kernel events into io_handle::signal() calls; the waiting logic is shared.
+//
+// How a fiber does IO: it tries the system call first and, only on EAGAIN,
+// calls wait(handle, dir). Because registration is edge-triggered, an edge
+// that arrives between the EAGAIN and the wait must not be lost: every handle
+// keeps a `ready` flag per direction, set by signal() when nobody waits and
+// consumed by the next wait(), which then returns at once so the caller
+// retries its system call (at worst one extra EAGAIN).
+//
+// Who polls: an idle worker blocks in poll() with the nearest timer deadline
+// (at most one at a time: the runtime's driver lock), busy workers call
+// poll(now) every few scheduling rounds so CPU-bound fibers cannot starve IO,
+// and wake() (an eventfd / EVFILT_USER) interrupts a blocked poll.
+#pragma once
+
+#include <spindle/detail/spinlock.hpp>
+#include <spindle/detail/waiter.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace spindle::detail {
+
+enum class io_dir : int { read = 0, write = 1 };
+enum class io_result { ready, timed_out, closed };
+
+// One registered descriptor. Allocated by the reactor and recycled, never
+// freed before the reactor: an event still in flight for a detached handle
+// only causes a spurious wake-up, which every caller survives by retrying.
+class io_handle {
+ public:
+  int fd = -1;
+
+  // Marks `d` ready and wakes its waiters. Called by the backend's poll().
+  void signal(io_dir d) noexcept;
+  // Wakes every waiter with io_result::closed; later waits return closed.
+  void shut() noexcept;
+
+ private:
+  friend class reactor;
+  struct direction {
+    wait_queue waiters;   // guarded by lock
+    bool ready = false;   // an edge arrived with nobody waiting; guarded by lock
+  };
+  spinlock lock;
+  direction dirs[2];
+  bool closed = false;    // guarded by lock
+  io_handle* next_free = nullptr;  // guarded by the reactor's handle lock
+};
+
+class reactor {
+ public:
+  // The platform's backend.
+  static std::unique_ptr<reactor> create();
+  virtual ~reactor();
+
+  // Registers a non-blocking fd for both directions. Throws std::system_error.
+  io_handle* attach(int fd);
+  // Deregisters and recycles h; its waiters wake with io_result::closed.
+  // Does not close the descriptor.
+  void detach(io_handle* h) noexcept;
+  // The handle attached for fd, or null.
+  io_handle* find(int fd) noexcept;
+
+  // Suspends the calling fiber (or blocks the calling thread, through poll(2))
+  // until h is ready in direction d, the deadline passes, or h is detached.
+  io_result wait(io_handle& h, io_dir d, const clock::time_point* deadline);
+  // The same for a descriptor the runtime does not own (attached for the wait).
+  io_result wait_fd(int fd, io_dir d, const clock::time_point* deadline);
+
+  // Waits for events until `deadline` (null: no limit; a past deadline: do not
+  // block), signals the handles, and returns how many events it handled.
+  virtual int poll(const clock::time_point* deadline) = 0;
+  // Makes a concurrent or the next poll() return at once. Any thread.
+  virtual void wake() noexcept = 0;
+
+  // Descriptors attached right now; busy workers poll only when there are any.
+  std::size_t attached() const noexcept { return attached_.load(std::memory_order_relaxed); }
+
+ protected:
+  virtual void add_fd(int fd, io_handle* h) = 0;     // throws std::system_error
+  virtual void remove_fd(int fd) noexcept = 0;
+
+ private:
+  spinlock handles_lock_;
+  std::vector<std::unique_ptr<io_handle>> all_;      // guarded by handles_lock_
+  std::vector<io_handle*> by_fd_;                    // guarded by handles_lock_
+  io_handle* free_ = nullptr;                        // guarded by handles_lock_
+  std::atomic<std::size_t> attached_{0};
+};
+
+}  // namespace spindle::detail
