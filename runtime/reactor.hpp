@@ -36,7 +36,7 @@ enum class io_result { ready, timed_out, closed };
 // only causes a spurious wake-up, which every caller survives by retrying.
 class io_handle {
  public:
-  int fd = -1;
+  int fd = -1;  // written by attach() before the handle is published
 
   // Marks `d` ready and wakes its waiters. Called by the backend's poll().
   void signal(io_dir d) noexcept;
@@ -89,10 +89,14 @@ class reactor {
   virtual void remove_fd(int fd) noexcept = 0;
 
  private:
+  void release(io_handle* h) noexcept;
+
   spinlock handles_lock_;
   std::vector<std::unique_ptr<io_handle>> all_;      // guarded by handles_lock_
   std::vector<io_handle*> by_fd_;                    // guarded by handles_lock_
-  io_handle* free_ = nullptr;                        // guarded by handles_lock_
+  io_handle* free_head_ = nullptr;                   // FIFO of detached handles,
+  io_handle* free_tail_ = nullptr;                   //   guarded by handles_lock_
+  std::size_t free_count_ = 0;                       // guarded by handles_lock_
   std::atomic<std::size_t> attached_{0};
 };
 

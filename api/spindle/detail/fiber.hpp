@@ -31,7 +31,6 @@ struct fiber_sched_state {
   stack_block* stack = nullptr;     // null until first run
   runtime_core* rt = nullptr;       // the runtime that owns the fiber
   waiter* blocked_on = nullptr;     // the waiter the fiber is parked on (for shutdown)
-  void* tsan_fiber = nullptr;       // ThreadSanitizer's fiber handle (tsan builds only)
   std::uint64_t id = 0;             // unique within the process, increasing with spawn order
   std::atomic<std::uint32_t> park{0};  // park protocol state: running / parked / woken
   bool unwinding = false;           // fiber_unwind was thrown into it (shutdown)
@@ -107,6 +106,9 @@ using spawn_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>
 void submit_new(runtime_core& rt, fiber* f);
 runtime_core& current_runtime_or_throw(const char* what);
 runtime_core* current_runtime() noexcept;
+// The running fiber, or null on a plain thread. Never cached across a
+// suspension (the fiber may resume on another thread): a non-inlined read.
+fiber* current_fiber() noexcept;
 void wait_for_completion(fiber& f);   // blocks the fiber or thread until join_done
 void report_detached_error(fiber& f) noexcept;
 

@@ -98,6 +98,9 @@ class waiter {
   // Blocks until claimed and unparked; returns why.
   wake wait();
   wake wait_until(clock::time_point deadline);
+  // A wait that runtime shutdown must not cancel, because the waiting side
+  // lends memory to the notifier until it is notified (run_blocking's job).
+  wake wait_uncancellable();
 
   // The state once wait() returned (or pending if nobody claimed yet).
   wake state() const noexcept { return static_cast<wake>(state_.load(std::memory_order_acquire)); }

@@ -1,0 +1,21 @@
+// caller_id: who is calling, for the ownership checks of spindle::mutex and
+// spindle::shared_mutex.
+//
+// Inside a fiber the identity must follow the fiber from worker to worker, so
+// it is derived from the fiber (never from the worker thread it happens to run
+// on); outside a fiber it is the calling thread. The two ranges cannot collide:
+// fiber identities are odd, thread identities are even (the address of an
+// aligned thread_local). 0 is never an identity and means "nobody".
+#pragma once
+
+#include <cstdint>
+
+namespace spindle::detail {
+
+using owner_id = std::uintptr_t;
+inline constexpr owner_id no_owner = 0;
+
+// Implemented in runtime/sync_caller_id.cpp.
+owner_id caller_id() noexcept;
+
+}  // namespace spindle::detail

@@ -1,0 +1,62 @@
+#include "blocking_pool.hpp"
+
+#include <chrono>
+#include <thread>
+
+namespace spindle::detail {
+
+namespace {
+constexpr auto idle_timeout = std::chrono::seconds(10);
+}
+
+void blocking_pool::stop() {
+  std::unique_lock<std::mutex> g(m_);
+  stopping_ = true;
+  work_cv_.notify_all();
+  exit_cv_.wait(g, [&] { return threads_ == 0; });
+}
+
+void blocking_pool::submit(blocking_job& job) {
+  std::unique_lock<std::mutex> g(m_);
+  if (stopping_) {
+    g.unlock();
+    job.run();
+    job.done->notify();
+    return;
+  }
+  job.next = nullptr;
+  if (tail_) tail_->next = &job; else head_ = &job;
+  tail_ = &job;
+  if (idle_ > 0) {
+    work_cv_.notify_one();
+  } else if (threads_ < max_threads_) {
+    ++threads_;
+    std::thread(&blocking_pool::thread_main, this).detach();
+  }
+}
+
+void blocking_pool::thread_main() {
+  std::unique_lock<std::mutex> g(m_);
+  for (;;) {
+    if (blocking_job* job = head_) {
+      head_ = job->next;
+      if (!head_) tail_ = nullptr;
+      g.unlock();
+      job->run();
+      job->done->notify();  // last touch of the job: its fiber may return now
+      g.lock();
+      continue;
+    }
+    if (stopping_) break;
+    ++idle_;
+    bool woke = work_cv_.wait_for(g, idle_timeout, [&] { return head_ || stopping_; });
+    --idle_;
+    if (!woke) break;
+  }
+  // The destructor may return (and free *this) as soon as it sees threads_ == 0
+  // under the lock, so notify while still holding it.
+  --threads_;
+  exit_cv_.notify_all();
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,48 @@
+// blocking_pool: threads for calls that cannot be made non-blocking
+// (files, getaddrinfo, foreign libraries), behind spindle::run_blocking().
+//
+// Threads start on demand, up to `max_threads` (a bound, unlike Go's
+// unbounded thread growth: minio#4990), and exit after 10 s without work.
+// The calling fiber parks on the job's waiter; the worker runs other fibers.
+// Jobs live on the calling fibers' stacks: a job is never cancelled once
+// queued, so its fiber cannot unwind while a pool thread still uses it.
+//
+// All fields are guarded by `m_`.
+#pragma once
+
+#include <spindle/runtime.hpp>
+
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+
+namespace spindle::detail {
+
+class blocking_pool {
+ public:
+  explicit blocking_pool(std::size_t max_threads) : max_threads_(max_threads ? max_threads : 1) {}
+  ~blocking_pool() { stop(); }
+  // Runs the jobs still queued, then waits for every thread to exit. Jobs
+  // submitted afterwards run at once on the submitting thread.
+  void stop();
+  blocking_pool(const blocking_pool&) = delete;
+  blocking_pool& operator=(const blocking_pool&) = delete;
+
+  // Queues the job; job.done is notified after job.run() returns.
+  void submit(blocking_job& job);
+
+ private:
+  void thread_main();
+
+  const std::size_t max_threads_;
+  std::mutex m_;
+  std::condition_variable work_cv_;
+  std::condition_variable exit_cv_;
+  blocking_job* head_ = nullptr;
+  blocking_job* tail_ = nullptr;
+  std::size_t threads_ = 0;
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace spindle::detail

@@ -1,0 +1,186 @@
+// The backend-independent half of the reactor: handles, and how a fiber or a
+// thread waits on one. See reactor.hpp for the protocol.
+#include "reactor.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <mutex>
+#include <system_error>
+
+#include "runtime_core.hpp"
+
+namespace spindle::detail {
+namespace {
+
+// Waiters woken by a signal are collected (linked through their nodes, which
+// nobody else touches once claimed) and unparked after the handle's lock is
+// released.
+wait_node* claim_all(wait_queue& q, std::size_t tag, wait_node* list) noexcept {
+  while (wait_node* n = q.claim_front()) {
+    n->tag = tag;
+    n->next = list;
+    list = n;
+  }
+  return list;
+}
+
+void unpark_all(wait_node* list) noexcept {
+  while (list) {
+    wait_node* next = list->next;
+    list->w->unpark();  // last touch of this node
+    list = next;
+  }
+}
+
+constexpr std::size_t tag_ready = 0;
+constexpr std::size_t tag_closed = 1;
+
+// Recycled handles wait in a FIFO of at least this many before reuse, so a
+// fiber still holding a just-detached handle sees it closed, not reborn.
+constexpr std::size_t handle_quarantine = 64;
+
+// A plain thread waits with poll(2); never returns early.
+io_result wait_with_poll(int fd, io_dir d, const clock::time_point* deadline) {
+  pollfd p{fd, static_cast<short>(d == io_dir::read ? POLLIN : POLLOUT), 0};
+  for (;;) {
+    int timeout = -1;
+    if (deadline) {
+      auto left = *deadline - clock::now();
+      if (left <= clock::duration::zero()) return io_result::timed_out;
+      timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+    }
+    int n = ::poll(&p, 1, timeout);
+    if (n > 0) return (p.revents & POLLNVAL) ? io_result::closed : io_result::ready;
+    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+  }
+}
+
+}  // namespace
+
+void io_handle::signal(io_dir d) noexcept {
+  wait_node* woken;
+  {
+    std::lock_guard<spinlock> g(lock);
+    direction& dir = dirs[static_cast<int>(d)];
+    if (dir.waiters.empty()) {
+      dir.ready = true;
+      return;
+    }
+    woken = claim_all(dir.waiters, tag_ready, nullptr);
+    if (!woken) dir.ready = true;  // every waiter had timed out meanwhile
+  }
+  unpark_all(woken);
+}
+
+void io_handle::shut() noexcept {
+  wait_node* woken;
+  {
+    std::lock_guard<spinlock> g(lock);
+    closed = true;
+    woken = claim_all(dirs[0].waiters, tag_closed, nullptr);
+    woken = claim_all(dirs[1].waiters, tag_closed, woken);
+  }
+  unpark_all(woken);
+}
+
+reactor::~reactor() = default;
+
+io_handle* reactor::attach(int fd) {
+  io_handle* h = nullptr;
+  {
+    std::lock_guard<spinlock> g(handles_lock_);
+    if (free_count_ > handle_quarantine) {
+      h = free_head_;
+      free_head_ = h->next_free;
+      if (!free_head_) free_tail_ = nullptr;
+      --free_count_;
+    } else {
+      all_.push_back(std::make_unique<io_handle>());
+      h = all_.back().get();
+    }
+  }
+  {
+    std::lock_guard<spinlock> g(h->lock);
+    h->fd = fd;
+    h->closed = false;
+    h->dirs[0].ready = h->dirs[1].ready = false;
+  }
+  try {
+    add_fd(fd, h);
+  } catch (...) {
+    release(h);
+    throw;
+  }
+  {
+    std::lock_guard<spinlock> g(handles_lock_);
+    if (static_cast<std::size_t>(fd) >= by_fd_.size()) by_fd_.resize(static_cast<std::size_t>(fd) + 1, nullptr);
+    by_fd_[static_cast<std::size_t>(fd)] = h;
+  }
+  attached_.fetch_add(1, std::memory_order_relaxed);
+  return h;
+}
+
+void reactor::detach(io_handle* h) noexcept {
+  remove_fd(h->fd);
+  h->shut();
+  {
+    std::lock_guard<spinlock> g(handles_lock_);
+    auto fd = static_cast<std::size_t>(h->fd);
+    if (fd < by_fd_.size() && by_fd_[fd] == h) by_fd_[fd] = nullptr;
+  }
+  attached_.fetch_sub(1, std::memory_order_relaxed);
+  release(h);
+}
+
+void reactor::release(io_handle* h) noexcept {
+  std::lock_guard<spinlock> g(handles_lock_);
+  h->next_free = nullptr;
+  if (free_tail_) free_tail_->next_free = h; else free_head_ = h;
+  free_tail_ = h;
+  ++free_count_;
+}
+
+io_handle* reactor::find(int fd) noexcept {
+  std::lock_guard<spinlock> g(handles_lock_);
+  auto i = static_cast<std::size_t>(fd);
+  return fd >= 0 && i < by_fd_.size() ? by_fd_[i] : nullptr;
+}
+
+io_result reactor::wait(io_handle& h, io_dir d, const clock::time_point* deadline) {
+  if (!current_fiber()) return wait_with_poll(h.fd, d, deadline);
+  waiter w;
+  wait_node n(w);
+  {
+    std::lock_guard<spinlock> g(h.lock);
+    if (h.closed) return io_result::closed;
+    bool& ready = h.dirs[static_cast<int>(d)].ready;
+    if (ready) {
+      ready = false;
+      return io_result::ready;
+    }
+    h.dirs[static_cast<int>(d)].waiters.push_back(n);
+  }
+  detail::wake r = deadline ? w.wait_until(*deadline) : w.wait();
+  if (r != detail::wake::notified) {
+    std::lock_guard<spinlock> g(h.lock);
+    h.dirs[static_cast<int>(d)].waiters.erase_if_linked(n);
+  }
+  waiter::rethrow_if_cancelled(r);
+  if (r == detail::wake::timed_out) return io_result::timed_out;
+  return n.tag == tag_closed ? io_result::closed : io_result::ready;
+}
+
+io_result reactor::wait_fd(int fd, io_dir d, const clock::time_point* deadline) {
+  if (!current_fiber()) return wait_with_poll(fd, d, deadline);
+  if (io_handle* h = find(fd)) return wait(*h, d, deadline);
+  io_handle* h = attach(fd);
+  struct detach_on_exit {
+    reactor* r;
+    io_handle* h;
+    ~detach_on_exit() { r->detach(h); }
+  } guard{this, h};
+  return wait(*h, d, deadline);
+}
+
+}  // namespace spindle::detail

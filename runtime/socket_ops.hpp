@@ -1,0 +1,43 @@
+// socket_ops: the socket system calls whose spelling differs between Linux
+// and macOS/BSD, and the error helper every socket call throws through.
+//
+// Every descriptor spindle creates is non-blocking and close-on-exec from the
+// start (atomically where the platform can: SOCK_NONBLOCK | SOCK_CLOEXEC,
+// accept4), and never raises SIGPIPE (MSG_NOSIGNAL on every send where it
+// exists, SO_NOSIGPIPE on the socket where it does not).
+#pragma once
+
+#include <spindle/net/endpoint.hpp>
+
+#include <sys/socket.h>
+
+#include <string>
+
+namespace spindle::detail {
+
+// Throws std::system_error(err, std::generic_category(), what).
+[[noreturn]] void throw_errno(int err, const char* what);
+[[noreturn]] void throw_errno(int err, const std::string& what);
+
+// A new non-blocking, close-on-exec socket; throws std::system_error.
+int open_socket(int family, int type, const char* what);
+
+// Accepts one pending connection as a non-blocking, close-on-exec socket;
+// -1 with errno set when there is none or accept failed.
+int accept_socket(int listen_fd) noexcept;
+
+// The flags for send()/sendto().
+#ifdef MSG_NOSIGNAL
+inline constexpr int send_flags = MSG_NOSIGNAL;
+#else
+inline constexpr int send_flags = 0;  // SO_NOSIGPIPE is set on the socket instead
+#endif
+
+// setsockopt of an int option; throws std::system_error.
+void set_int_option(int fd, int level, int name, int value, const char* what);
+
+// getsockname / getpeername; throw std::system_error.
+net::endpoint local_endpoint_of(int fd, const char* what);
+net::endpoint peer_endpoint_of(int fd, const char* what);
+
+}  // namespace spindle::detail

@@ -1,0 +1,96 @@
+#include "stack_overflow.hpp"
+
+#include "runtime_core.hpp"
+#include "worker.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace spindle::detail {
+namespace {
+
+struct sigaction previous_segv, previous_bus;
+
+bool in_guard_zone(const stack_block* s, const char* addr, std::size_t guard) {
+  // A frame larger than the guard can skip past it: accept a fault up to
+  // 64 KiB below the stack's bottom as an overflow of that stack.
+  const std::size_t slack = guard + (std::size_t{64} << 10);
+  return addr < s->bottom && addr + slack >= s->bottom;
+}
+
+void forward(int sig, siginfo_t* info, void* uctx) {
+  const struct sigaction& prev = sig == SIGBUS ? previous_bus : previous_segv;
+  if (prev.sa_flags & SA_SIGINFO) {
+    if (prev.sa_sigaction) {
+      prev.sa_sigaction(sig, info, uctx);
+      return;
+    }
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+    prev.sa_handler(sig);
+    return;
+  }
+  // Default action: re-raise with the default disposition on return.
+  signal(sig, SIG_DFL);
+}
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  worker* w = current_worker();
+  fiber* f = w ? w->current : nullptr;
+  if (f && f->sched.stack &&
+      in_guard_zone(f->sched.stack, static_cast<const char*>(info->si_addr), w->rt.stacks.guard_size())) {
+    char msg[96];
+    int n = std::snprintf(msg, sizeof msg, "spindle: fiber stack overflow (stack_size = %zu KiB)\n",
+                          w->rt.stacks.stack_size() / 1024);
+    if (n > 0) [[maybe_unused]] auto r = ::write(STDERR_FILENO, msg, static_cast<std::size_t>(n));
+    std::abort();
+  }
+  forward(sig, info, uctx);
+}
+
+void install_handler_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+    sigaction(SIGBUS, &sa, &previous_bus);
+  });
+}
+
+}  // namespace
+
+stack_overflow_guard::stack_overflow_guard() {
+  install_handler_once();
+  stack_t current;
+  if (sigaltstack(nullptr, &current) == 0 && !(current.ss_flags & SS_DISABLE)) return;  // one exists
+  size_ = std::max<std::size_t>(SIGSTKSZ, 64 * 1024);
+  altstack_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (altstack_ == MAP_FAILED) {
+    altstack_ = nullptr;
+    return;
+  }
+  stack_t ss{};
+  ss.ss_sp = altstack_;
+  ss.ss_size = size_;
+  installed_ = sigaltstack(&ss, nullptr) == 0;
+}
+
+stack_overflow_guard::~stack_overflow_guard() {
+  if (installed_) {
+    stack_t ss{};
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, nullptr);
+  }
+  if (altstack_) ::munmap(altstack_, size_);
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,60 @@
+// timer_queue: every deadline of one runtime (sleeps and timed waits).
+//
+// A 4-ary min-heap of timer_entry pointers (as Go's per-P timer heap: shallower
+// than a binary heap, and the four children share a cache line), under one
+// spinlock. Entries are intrusive: they live in the waiter, on the waiting
+// fiber's stack, so adding a timer allocates nothing in steady state.
+//
+// Lifetime rule: an entry is touched by the queue only while it is in the
+// heap, and only under `lock_`. fire_due() claims a due entry's waiter while
+// still holding the lock; cancel() takes the same lock, so once cancel()
+// returns no other thread touches the entry and the waiter may go away.
+//
+// `next_` mirrors the earliest deadline (max() when empty) so that busy
+// workers can check "anything due?" with one relaxed load and no lock.
+#pragma once
+
+#include <spindle/detail/spinlock.hpp>
+#include <spindle/detail/waiter.hpp>
+
+#include <atomic>
+#include <vector>
+
+namespace spindle::detail {
+
+class timer_queue {
+ public:
+  // Adds e (e.owner and e.deadline set). Returns true if it is now the
+  // earliest deadline, so a sleeping poller must be woken to shorten its wait.
+  bool add(timer_entry& e);
+  // Removes e if it is still queued. Afterwards the queue no longer touches e.
+  void cancel(timer_entry& e) noexcept;
+  // Claims (as timed_out) and unparks the waiters of every entry due at `now`.
+  // Returns how many fibers or threads it woke.
+  std::size_t fire_due(clock::time_point now);
+
+  clock::time_point next_deadline() const noexcept {
+    return clock::time_point(clock::duration(next_.load(std::memory_order_acquire)));
+  }
+  bool empty() const noexcept { return next_.load(std::memory_order_relaxed) == never; }
+
+ private:
+  static constexpr clock::rep never = std::numeric_limits<clock::rep>::max();
+  void sift_up(std::size_t i) noexcept;
+  void sift_down(std::size_t i) noexcept;
+  void remove_at(std::size_t i) noexcept;
+  void place(std::size_t i, timer_entry* e) noexcept {
+    heap_[i] = e;
+    e->heap_index = i;
+  }
+  void publish_next() noexcept {
+    next_.store(heap_.empty() ? never : heap_.front()->deadline.time_since_epoch().count(),
+                std::memory_order_release);
+  }
+
+  spinlock lock_;
+  std::vector<timer_entry*> heap_;  // guarded by lock_
+  std::atomic<clock::rep> next_{never};
+};
+
+}  // namespace spindle::detail

@@ -1,0 +1,240 @@
+#include "worker.hpp"
+
+#include "fiber_switch.hpp"
+#include "runtime_core.hpp"
+#include "stack_overflow.hpp"
+
+#include <pthread.h>
+
+namespace spindle::detail {
+namespace {
+
+thread_local worker* tl_worker = nullptr;
+
+// Go checks its global queue every 61 scheduling rounds: often enough that it
+// cannot starve, rarely enough to stay off the shared cache line; a prime so
+// that it does not fall into step with a program's own periods.
+constexpr std::uint32_t global_check_interval = 61;
+// A fiber readied by the running one takes the runnext slot, but at most
+// this many times in a row, so two fibers passing messages cannot starve
+// the ring (Tokio: MAX_LIFO_POLLS_PER_TICK = 3).
+constexpr std::uint32_t max_runnext_streak = 3;
+// Rounds of stealing over all victims before a searching worker parks.
+constexpr int steal_rounds = 3;
+
+std::uint64_t xorshift(std::uint64_t& s) noexcept {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+}  // namespace
+
+worker* current_worker() noexcept {
+  asm volatile("" ::: "memory");
+  return tl_worker;
+}
+void set_current_worker(worker* w) noexcept {
+  asm volatile("" ::: "memory");
+  tl_worker = w;
+}
+
+void bind_scheduler_context(sanitizer_context& san) noexcept {
+  san = sanitizer_context{};
+  san.tsan_fiber = tsan_current_fiber();
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr;
+    std::size_t size;
+    pthread_attr_getstack(&attr, &addr, &size);
+    san.stack_bottom = addr;
+    san.stack_size = size;
+    pthread_attr_destroy(&attr);
+  }
+}
+
+worker::worker(runtime_core& r, std::uint32_t i)
+    : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+
+void worker::start() { thread_ = std::thread([this] { run(); }); }
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+bool worker::push_local(fiber* f, bool woken) noexcept {
+  if (woken) {
+    fiber* displaced = runnext.exchange(f, std::memory_order_acq_rel);
+    if (!displaced) return false;  // this worker runs it next: nobody else need look
+    f = displaced;
+  }
+  while (!local.try_push(f)) {
+    // Full ring: move the older half and f to the global queue in one go.
+    fiber* batch[run_queue::capacity / 2 + 1];
+    std::uint32_t n = local.take_half(batch);
+    if (n) {
+      batch[n++] = f;
+      rt.global.enqueue_bulk(batch, n);
+      break;
+    }
+  }
+  return true;
+}
+
+fiber* worker::next_local() noexcept {
+  if (++tick % global_check_interval == 0) {
+    if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
+    poll_io_nonblocking();
+    fiber* f;
+    if (rt.global.try_dequeue(f)) return f;
+  }
+  if (runnext_streak < max_runnext_streak && runnext.load(std::memory_order_relaxed)) {
+    if (fiber* f = runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+      ++runnext_streak;
+      return f;
+    }
+  }
+  runnext_streak = 0;
+  if (fiber* f = local.pop()) return f;
+  if (runnext.load(std::memory_order_relaxed)) return runnext.exchange(nullptr, std::memory_order_acq_rel);
+  return nullptr;
+}
+
+fiber* worker::take_global() noexcept {
+  // Take a batch: a burst of spawns from a plain thread spreads in few steps.
+  fiber* batch[32];
+  std::size_t n = rt.global.try_dequeue_bulk(batch, std::min<std::size_t>(32, run_queue::capacity - local.size()));
+  if (n == 0) return nullptr;
+  for (std::size_t i = 1; i < n; ++i) push_local(batch[i], false);
+  return batch[0];
+}
+
+fiber* worker::steal() noexcept {
+  const std::size_t n = rt.workers.size();
+  for (int round = 0; round < steal_rounds; ++round) {
+    std::size_t start = xorshift(rng) % n;
+    for (std::size_t k = 0; k < n; ++k) {
+      worker& v = *rt.workers[(start + k) % n];
+      if (&v == this) continue;
+      if (fiber* f = v.local.steal_into(local)) return f;
+      // The runnext slot is stealable too, so a fiber cannot be stranded
+      // behind a worker busy with one long-running fiber (tokio#4730); not on
+      // the first round, to leave message-passing pairs on their worker.
+      if (round > 0 && v.runnext.load(std::memory_order_relaxed)) {
+        if (fiber* f = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) return f;
+      }
+    }
+    if (fiber* f = take_global()) return f;
+    cpu_relax();
+  }
+  return nullptr;
+}
+
+bool worker::any_work_visible() noexcept {
+  if (rt.global.size_approx() != 0) return true;
+  for (auto& v : rt.workers)
+    if (!v->local.empty() || v->runnext.load(std::memory_order_relaxed)) return true;
+  return false;
+}
+
+void worker::poll_io_nonblocking() noexcept {
+  if (rt.io->attached() == 0 || rt.driver_busy.load(std::memory_order_relaxed)) return;
+  if (rt.driver_busy.exchange(true, std::memory_order_acquire)) return;
+  const clock::time_point now{};  // a deadline in the past: do not block
+  rt.io->poll(&now);
+  rt.driver_busy.store(false, std::memory_order_release);
+}
+
+fiber* worker::find_work() {
+  auto found = [this](fiber* f) {
+    if (searching) {
+      searching = false;
+      if (rt.idle.stop_searching()) rt.notify_work();  // the last searcher hands over the search
+    }
+    return f;
+  };
+  for (;;) {
+    if (rt.stopping()) return nullptr;
+    if (fiber* f = next_local()) return found(f);
+    if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
+    if (fiber* f = take_global()) return found(f);
+    poll_io_nonblocking();
+    if (fiber* f = next_local()) return found(f);
+    if (!searching) searching = rt.idle.try_start_searching();
+    if (searching) {
+      if (fiber* f = steal()) return found(f);
+    }
+    // Nothing anywhere: park. The last searcher re-checks every queue after
+    // listing itself as parked (idle_set.hpp), so no submission is missed.
+    if (rt.idle.park(index, searching) && any_work_visible()) rt.notify_work();
+    searching = false;
+    park();
+    searching = rt.idle.unpark_self(index);
+  }
+}
+
+void worker::park() {
+  int expected = park_notified;
+  if (park_state_.compare_exchange_strong(expected, park_empty, std::memory_order_acq_rel)) return;
+  if (rt.stopping()) return;
+
+  if (!rt.driver_busy.exchange(true, std::memory_order_acquire)) {
+    // The driver: block in the reactor until IO, the nearest timer, or unpark().
+    expected = park_empty;
+    if (park_state_.compare_exchange_strong(expected, parked_driver, std::memory_order_acq_rel)) {
+      rt.driver_sleeping.store(true, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (rt.timers.empty()) {
+        rt.io->poll(nullptr);
+      } else {
+        const clock::time_point deadline = rt.timers.next_deadline();
+        rt.io->poll(&deadline);
+      }
+      rt.driver_sleeping.store(false, std::memory_order_relaxed);
+    }
+    park_state_.store(park_empty, std::memory_order_release);
+    rt.driver_busy.store(false, std::memory_order_release);
+  } else {
+    // Someone else drives the reactor: sleep on the condition variable, but
+    // never past the nearest timer, in case the driver is busy running fibers.
+    std::unique_lock<std::mutex> g(park_m_);
+    expected = park_empty;
+    if (park_state_.compare_exchange_strong(expected, parked_condvar, std::memory_order_acq_rel)) {
+      auto notified = [this] { return park_state_.load(std::memory_order_acquire) == park_notified; };
+      if (rt.timers.empty()) {
+        park_cv_.wait(g, notified);
+      } else {
+        park_cv_.wait_until(g, rt.timers.next_deadline(), notified);
+      }
+    }
+    park_state_.store(park_empty, std::memory_order_release);
+  }
+  if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
+}
+
+void worker::unpark() noexcept {
+  switch (park_state_.exchange(park_notified, std::memory_order_acq_rel)) {
+    case parked_condvar: {
+      std::lock_guard<std::mutex> g(park_m_);  // the sleeper is inside wait(): no lost notify
+      park_cv_.notify_one();
+      break;
+    }
+    case parked_driver:
+      rt.io->wake();
+      break;
+    default:
+      break;  // running, or already notified: its next park() returns at once
+  }
+}
+
+void worker::run() {
+  set_current_worker(this);
+  stack_overflow_guard guard;  // alternate signal stack for the overflow report
+  bind_scheduler_context(sched_san);
+  while (fiber* f = find_work()) resume_from_scheduler(*this, f);
+  rt.stacks.drain(stacks);
+  set_current_worker(nullptr);
+}
+
+}  // namespace spindle::detail

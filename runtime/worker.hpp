@@ -1,0 +1,101 @@
+// worker: one OS thread of a runtime and the fibers it runs.
+//
+// Ownership: every field is touched only by the worker's own thread, except
+//  * `local` (thieves take from its head, see run_queue.hpp),
+//  * `runnext` (thieves may take it when the ring is empty),
+//  * `park_state`, `park_m`, `park_cv` (unpark() from any thread).
+//
+// Where a worker's thread runs: either its *scheduler loop* on the thread's
+// own stack (run(): find work, park), or a fiber. Fibers switch directly to
+// the next runnable fiber when they block or yield, and fall back to the
+// scheduler loop only when nothing is runnable locally; so the common switch
+// is one jump, not two.
+#pragma once
+
+#include "run_queue.hpp"
+#include "sanitizers.hpp"
+#include "stack_pool.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace spindle::detail {
+
+class runtime_core;
+
+// What the next context does to the fiber that just switched away, once it
+// is off its stack (the park protocol: see fiber_switch.cpp).
+enum class after_switch_action : std::uint8_t { none, requeue, park, finish };
+
+class worker {
+ public:
+  worker(runtime_core& rt, std::uint32_t index);
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void start();
+  void join();
+
+  // Makes f runnable on this worker; must run on this worker's thread.
+  // `woken`: f was readied by a fiber here, so it goes in the runnext slot
+  // (a message and its receiver stay in one cache); new or yielded fibers go
+  // to the tail of the ring. Returns true if other workers should be told
+  // about new work.
+  bool push_local(fiber* f, bool woken) noexcept;
+
+  // The next fiber this worker should run from its own queues, or null.
+  // Every 61st call looks at the global queue first, so it cannot starve.
+  fiber* next_local() noexcept;
+
+  // Wakes the worker if it is parked (or makes its next park return at once).
+  void unpark() noexcept;
+
+  // The scheduler loop: runs fibers until the runtime stops.
+  void run();
+
+  runtime_core& rt;
+  const std::uint32_t index;
+
+  run_queue local;
+  std::atomic<fiber*> runnext{nullptr};
+
+  // ---- owned by the worker's thread
+  fiber* current = nullptr;            // the running fiber; null in the scheduler loop
+  void* sched_context = nullptr;       // the scheduler loop's context while a fiber runs
+  sanitizer_context sched_san;         // the scheduler loop's stack, for the sanitizers
+  fiber* pending_prev = nullptr;       // the fiber that just switched away, and
+  after_switch_action pending_action = after_switch_action::none;  // what to do with it
+  stack_cache stacks;
+  std::uint32_t tick = 0;              // scheduling rounds, for periodic checks
+  std::uint32_t runnext_streak = 0;    // consecutive runs from runnext (bounded)
+  std::uint64_t rng;                   // victim selection
+  bool searching = false;
+  std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
+
+ private:
+  fiber* find_work();                  // scheduler loop: local, global, timers, IO, steal; parks
+  fiber* steal() noexcept;
+  fiber* take_global() noexcept;
+  bool any_work_visible() noexcept;
+  void park();
+  void poll_io_nonblocking() noexcept;
+
+  enum : int { park_empty = 0, park_notified = 1, parked_condvar = 2, parked_driver = 3 };
+  std::atomic<int> park_state_{park_empty};
+  std::mutex park_m_;
+  std::condition_variable park_cv_;
+  std::thread thread_;
+};
+
+// The worker whose thread is calling, or null. Not inlined and with a compiler
+// barrier: a fiber may resume on another thread, so the thread-local must be
+// re-read after every switch, never cached (ClickHouse/silk#66).
+worker* current_worker() noexcept;
+void set_current_worker(worker* w) noexcept;
+// Describes the calling thread's own stack as a scheduler-loop context.
+void bind_scheduler_context(sanitizer_context& san) noexcept;
+
+}  // namespace spindle::detail
