@@ -257,7 +257,7 @@ TEST(Runtime, DestructionDropsUnstartedFibersWithoutRunningThem) {
       while (!release.load()) std::this_thread::sleep_for(100us);
     }).detach();
     for (int i = 0; i < 100; ++i) {
-      auto g = std::make_shared<counted_guard>(counted_guard{&destroyed});
+      std::shared_ptr<counted_guard> g(new counted_guard{&destroyed});
       rt.spawn([&ran, g] { ran.fetch_add(1); }).detach();
     }
     std::thread releaser([&] {

@@ -16,9 +16,11 @@ constexpr int scaled(int full, int sanitized_size) { return sanitized ? sanitize
 
 // Recurses until the stack overflows (a volatile buffer per frame so the
 // compiler can neither drop the frames nor turn the recursion into a loop).
+inline volatile bool keep_recursing = true;
 [[gnu::noinline]] inline int recurse_forever(int depth) {
   volatile char pad[512];
   pad[0] = static_cast<char>(depth);
+  if (!keep_recursing) return pad[0];
   return recurse_forever(depth + 1) + pad[0];
 }
 
