@@ -7,10 +7,9 @@
 // exists, SO_NOSIGPIPE on the socket where it does not).
 #pragma once
 
-#include <spindle/net/endpoint.hpp>
-
 #include <sys/socket.h>
 
+#include <spindle/net/endpoint.hpp>
 #include <string>
 
 namespace spindle::detail {

@@ -1,0 +1,148 @@
+// tcp_stream: connect, read and write with the try-then-wait pattern.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <exception>
+#include <spindle/net/resolve.hpp>
+#include <spindle/net/tcp_stream.hpp>
+
+#include "call_deadline.hpp"
+#include "socket_ops.hpp"
+
+namespace spindle::net {
+
+namespace {
+
+using detail::throw_errno;
+
+constexpr const char* read_what = "spindle::net::tcp_stream::read_some";
+constexpr const char* write_what = "spindle::net::tcp_stream::write_all";
+
+// One recv() that waits as long as it would block. 0 = end of stream.
+std::size_t read_once(detail::socket_fd& sock, std::span<std::byte> buf,
+                      detail::call_deadline& deadline, const char* what) {
+  if (buf.empty()) return 0;
+  for (;;) {
+    const int fd = sock.get();
+    if (fd < 0) throw_errno(EBADF, what);
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
+  }
+}
+
+// One send() that waits as long as the socket takes nothing.
+std::size_t write_once(detail::socket_fd& sock, std::span<const std::byte> data,
+                       detail::call_deadline& deadline, const char* what) {
+  if (data.empty()) return 0;
+  for (;;) {
+    const int fd = sock.get();
+    if (fd < 0) throw_errno(EBADF, what);
+    const ssize_t n = ::send(fd, data.data(), data.size(), detail::send_flags);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    if (!sock.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
+  }
+}
+
+}  // namespace
+
+tcp_stream tcp_stream::adopt(int fd) noexcept {
+  return tcp_stream(detail::socket_fd(fd));
+}
+
+tcp_stream tcp_stream::connect(const endpoint& ep) {
+  return connect_within(ep, detail::clock::duration::max());
+}
+
+tcp_stream tcp_stream::connect_within(const endpoint& ep, detail::clock::duration timeout) {
+  constexpr const char* what = "spindle::net::tcp_stream::connect";
+  detail::socket_fd sock(detail::open_socket(ep.family(), SOCK_STREAM, what));
+  if (::connect(sock.get(), ep.data(), ep.size()) == 0) return tcp_stream(std::move(sock));
+  // EINTR: the connection attempt goes on asynchronously, as EINPROGRESS.
+  if (errno != EINPROGRESS && errno != EINTR) throw_errno(errno, what + (" " + ep.to_string()));
+  detail::call_deadline deadline(timeout);
+  for (;;) {
+    if (!sock.wait_writable(deadline.get(), what)) {
+      throw_errno(ETIMEDOUT, what + (" " + ep.to_string()));
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) throw_errno(errno, what);
+    if (err != 0) throw_errno(err, what + (" " + ep.to_string()));
+    // No error is also what an attempt still in progress reports, after a
+    // spurious wake-up: only a peer address proves the connection.
+    sockaddr_storage peer{};
+    len = sizeof peer;
+    if (::getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0) break;
+    if (errno != ENOTCONN) throw_errno(errno, what);
+  }
+  return tcp_stream(std::move(sock));
+}
+
+tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port) {
+  std::exception_ptr last;
+  for (const endpoint& ep : resolve(host, port)) {
+    try {
+      return connect(ep);
+    } catch (const std::system_error&) {
+      last = std::current_exception();
+    }
+  }
+  std::rethrow_exception(last);  // resolve() returns at least one endpoint
+}
+
+std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
+  detail::call_deadline deadline(timeout_);
+  return read_once(sock_, buf, deadline, read_what);
+}
+
+void tcp_stream::read_exact(std::span<std::byte> buf) {
+  constexpr const char* what = "spindle::net::tcp_stream::read_exact";
+  detail::call_deadline deadline(timeout_);
+  while (!buf.empty()) {
+    const std::size_t n = read_once(sock_, buf, deadline, what);
+    if (n == 0) throw_errno(ECONNABORTED, what);
+    buf = buf.subspan(n);
+  }
+}
+
+std::size_t tcp_stream::write_some(std::span<const std::byte> data) {
+  detail::call_deadline deadline(timeout_);
+  return write_once(sock_, data, deadline, "spindle::net::tcp_stream::write_some");
+}
+
+void tcp_stream::write_all(std::span<const std::byte> data) {
+  detail::call_deadline deadline(timeout_);
+  while (!data.empty()) data = data.subspan(write_once(sock_, data, deadline, write_what));
+}
+
+void tcp_stream::write_all(std::string_view text) {
+  write_all(std::as_bytes(std::span<const char>(text.data(), text.size())));
+}
+
+void tcp_stream::set_no_delay(bool on) {
+  detail::set_int_option(sock_.get(), IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0,
+                         "spindle::net::tcp_stream::set_no_delay");
+}
+
+void tcp_stream::shutdown_write() {
+  if (::shutdown(sock_.get(), SHUT_WR) < 0) {
+    throw_errno(errno, "spindle::net::tcp_stream::shutdown_write");
+  }
+}
+
+endpoint tcp_stream::local_endpoint() const {
+  return detail::local_endpoint_of(sock_.get(), "spindle::net::tcp_stream::local_endpoint");
+}
+
+endpoint tcp_stream::remote_endpoint() const {
+  return detail::peer_endpoint_of(sock_.get(), "spindle::net::tcp_stream::remote_endpoint");
+}
+
+}  // namespace spindle::net

@@ -1,0 +1,64 @@
+// udp_socket: datagrams with the try-then-wait pattern.
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <spindle/net/udp_socket.hpp>
+
+#include "call_deadline.hpp"
+#include "socket_ops.hpp"
+
+namespace spindle::net {
+
+using detail::throw_errno;
+
+udp_socket udp_socket::bind(const endpoint& ep) {
+  const std::string what = "spindle::net::udp_socket::bind " + ep.to_string();
+  detail::socket_fd sock(detail::open_socket(ep.family(), SOCK_DGRAM, what.c_str()));
+  if (::bind(sock.get(), ep.data(), ep.size()) < 0) throw_errno(errno, what);
+  return udp_socket(std::move(sock));
+}
+
+std::size_t udp_socket::send_to(std::span<const std::byte> data, const endpoint& to) {
+  constexpr const char* what = "spindle::net::udp_socket::send_to";
+  detail::call_deadline deadline(timeout_);
+  for (;;) {
+    const int fd = sock_.get();
+    if (fd < 0) throw_errno(EBADF, what);
+    const ssize_t n =
+        ::sendto(fd, data.data(), data.size(), detail::send_flags, to.data(), to.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    if (!sock_.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
+  }
+}
+
+std::size_t udp_socket::send_to(std::string_view text, const endpoint& to) {
+  return send_to(std::as_bytes(std::span<const char>(text.data(), text.size())), to);
+}
+
+recv_result udp_socket::recv_from(std::span<std::byte> buf) {
+  constexpr const char* what = "spindle::net::udp_socket::recv_from";
+  detail::call_deadline deadline(timeout_);
+  for (;;) {
+    const int fd = sock_.get();
+    if (fd < 0) throw_errno(EBADF, what);
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    const ssize_t n =
+        ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n >= 0) {
+      return {static_cast<std::size_t>(n),
+              endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), len)};
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    if (!sock_.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
+  }
+}
+
+endpoint udp_socket::local_endpoint() const {
+  return detail::local_endpoint_of(sock_.get(), "spindle::net::udp_socket::local_endpoint");
+}
+
+}  // namespace spindle::net

@@ -1,0 +1,596 @@
+// Network IO: endpoints, TCP and UDP sockets, timeouts, close, errors, and
+// readiness waits on foreign descriptors. Loopback only.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <spindle/net.hpp>
+#include <spindle/runtime.hpp>
+#include <spindle/this_fiber.hpp>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "net_support.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using spindle::net::endpoint;
+using spindle::net::tcp_listener;
+using spindle::net::tcp_stream;
+using spindle::net::udp_socket;
+using spindle::test::loopback_any_port;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+std::string as_string(std::span<const std::byte> bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// Runs `body` with a listener on 127.0.0.1 that echoes every connection.
+template <class F>
+void with_echo_server(spindle::runtime& rt, F body) {
+  rt.block_on([&] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto server = spindle::spawn([&lst] { spindle::test::echo_server(lst); });
+    body(lst.local_endpoint());
+    lst.close();
+    server.join();
+  });
+}
+
+// Expects f() to throw std::system_error with code `e`.
+template <class F>
+void expect_errc(F f, std::errc e) {
+  try {
+    f();
+    ADD_FAILURE() << "no exception, expected " << std::make_error_code(e).message();
+  } catch (const std::system_error& err) {
+    EXPECT_EQ(err.code(), e) << err.what();
+    EXPECT_EQ(err.code().category(), std::generic_category());
+  }
+}
+
+bool ipv6_loopback_available() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+// --- endpoint -----------------------------------------------------------------
+
+TEST(Endpoint, ParsesIPv4AndIPv6) {
+  auto a = endpoint::parse("127.0.0.1:8080");
+  EXPECT_EQ(a.port(), 8080);
+  EXPECT_FALSE(a.is_v6());
+  EXPECT_EQ(a.to_string(), "127.0.0.1:8080");
+
+  auto b = endpoint::parse("[::1]:80");
+  EXPECT_EQ(b.port(), 80);
+  EXPECT_TRUE(b.is_v6());
+  EXPECT_EQ(b.to_string(), "[::1]:80");
+
+  EXPECT_EQ(endpoint::parse("0.0.0.0:0").port(), 0);
+  EXPECT_EQ(endpoint::parse("255.255.255.255:65535").port(), 65535);
+  EXPECT_EQ(endpoint::parse("[fe80::1:2]:443"), endpoint::parse("[fe80:0::1:2]:443"));
+  EXPECT_EQ(endpoint::parse(a.to_string()), a);
+  EXPECT_EQ(endpoint::parse(b.to_string()), b);
+  EXPECT_NE(a, endpoint::parse("127.0.0.1:8081"));
+  EXPECT_NE(a, endpoint::parse("127.0.0.2:8080"));
+}
+
+TEST(Endpoint, BadTextThrowsInvalidArgumentNamingIt) {
+  for (std::string_view bad :
+       {"", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:+80",
+        "127.0.0.1:8o", "1.2.3:80", "1.2.3.4.5:80", "256.1.1.1:80", "localhost:80", "::1:80",
+        "[::1]80", "[::1]:", "[127.0.0.1]:80", "[::g]:80", " 127.0.0.1:80", "127.0.0.1:80 "}) {
+    try {
+      endpoint::parse(bad);
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("\"" + std::string(bad) + "\""), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// --- TCP ----------------------------------------------------------------------
+
+TEST(Tcp, EchoRoundTrip) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  with_echo_server(rt, [](endpoint ep) {
+    auto c = tcp_stream::connect(ep);
+    EXPECT_EQ(c.remote_endpoint(), ep);
+    EXPECT_EQ(c.local_endpoint().family(), AF_INET);
+    c.write_all("hello, spindle");
+    std::array<std::byte, 14> buf{};
+    c.read_exact(buf);
+    EXPECT_EQ(as_string(buf), "hello, spindle");
+  });
+}
+
+TEST(Tcp, ListenerReportsItsPort) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    EXPECT_NE(lst.local_endpoint().port(), 0);
+    EXPECT_GE(lst.native_handle(), 0);
+    // Non-blocking and close-on-exec, as accepted streams are.
+    EXPECT_TRUE(fcntl(lst.native_handle(), F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(fcntl(lst.native_handle(), F_GETFD) & FD_CLOEXEC);
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    EXPECT_TRUE(fcntl(s.native_handle(), F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(fcntl(s.native_handle(), F_GETFD) & FD_CLOEXEC);
+    EXPECT_EQ(s.remote_endpoint(), c.local_endpoint());
+  });
+}
+
+TEST(Tcp, Ipv6Loopback) {
+  if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback here";
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(endpoint::parse("[::1]:0"));
+    EXPECT_TRUE(lst.local_endpoint().is_v6());
+    auto server = spindle::spawn([&lst] { spindle::test::echo_server(lst); });
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    c.write_all("six");
+    std::array<std::byte, 3> buf{};
+    c.read_exact(buf);
+    EXPECT_EQ(as_string(buf), "six");
+    lst.close();
+    server.join();
+  });
+}
+
+TEST(Tcp, ConnectByHostName) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  with_echo_server(rt, [](endpoint ep) {
+    // "localhost" may resolve to ::1 first, where nothing listens: every
+    // address is tried in turn.
+    auto c = tcp_stream::connect("localhost", ep.port());
+    c.write_all("by name");
+    std::array<std::byte, 7> buf{};
+    c.read_exact(buf);
+    EXPECT_EQ(as_string(buf), "by name");
+    auto d = tcp_stream::connect("127.0.0.1", ep.port());  // numeric: no lookup
+    EXPECT_EQ(d.remote_endpoint(), ep);
+  });
+}
+
+TEST(Tcp, EndOfStreamIsNotAnError) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    c.write_all("abc");
+    c.shutdown_write();
+    std::array<std::byte, 8> buf{};
+    std::size_t got = 0;
+    for (std::size_t n; (n = s.read_some(std::span(buf).subspan(got))) != 0;) got += n;
+    EXPECT_EQ(as_string(std::span(buf).first(got)), "abc");
+    EXPECT_EQ(s.read_some(buf), 0u);  // and again: end of stream stays
+    // The half-closed stream still carries the other direction.
+    s.write_all("back");
+    std::array<std::byte, 4> back{};
+    c.read_exact(back);
+    EXPECT_EQ(as_string(back), "back");
+  });
+}
+
+TEST(Tcp, ReadExactAtEndOfStreamThrowsConnectionAborted) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    c.write_all("12345");
+    c.close();
+    std::array<std::byte, 10> buf{};
+    expect_errc([&] { s.read_exact(buf); }, std::errc::connection_aborted);
+    EXPECT_EQ(as_string(std::span(buf).first(5)), "12345");
+  });
+}
+
+TEST(Tcp, PeerResetMidReadGivesConnectionReset) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    auto reader = spindle::spawn([&s] {
+      std::array<std::byte, 100> buf{};
+      try {
+        s.read_exact(buf);  // gets 10 bytes, then waits for the rest
+      } catch (const std::system_error& e) {
+        return e.code();
+      }
+      return std::error_code();
+    });
+    c.write_all("0123456789");
+    spindle::this_fiber::sleep_for(50ms);  // the reader is blocked mid-read
+    const linger hard{1, 0};               // close with RST instead of FIN
+    ASSERT_EQ(::setsockopt(c.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+    c.close();
+    EXPECT_EQ(reader.join(), std::errc::connection_reset);
+  });
+}
+
+TEST(Tcp, ReadTimeoutNeverEndsEarly) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  with_echo_server(rt, [](endpoint ep) {
+    auto c = tcp_stream::connect(ep);
+    c.set_timeout(100ms);
+    std::array<std::byte, 4> buf{};
+    for (int i = 0; i < 3; ++i) {
+      const auto start = steady::now();
+      expect_errc([&] { c.read_some(buf); }, std::errc::timed_out);
+      const auto took = steady::now() - start;
+      EXPECT_GE(took, 100ms);
+      EXPECT_LT(took, 5s);
+    }
+    // The stream is still usable after a timeout.
+    c.write_all("ping");
+    c.read_exact(buf);
+    EXPECT_EQ(as_string(buf), "ping");
+    // read_exact: the timeout bounds the whole call.
+    c.write_all("pi");
+    const auto start = steady::now();
+    expect_errc([&] { c.read_exact(buf); }, std::errc::timed_out);
+    EXPECT_GE(steady::now() - start, 100ms);
+    c.clear_timeout();
+  });
+}
+
+TEST(Tcp, WriteTimeoutWhenThePeerDoesNotRead) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();  // never reads
+    c.set_timeout(50ms);
+    const std::vector<std::byte> chunk(1 << 20);
+    const auto start = steady::now();
+    std::size_t chunks = 0;
+    try {
+      for (; chunks < 256; ++chunks) c.write_all(chunk);  // fills both socket buffers
+      ADD_FAILURE() << "256 MiB written to a peer that never reads";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::timed_out) << e.what();
+    }
+    EXPECT_GE(steady::now() - start, 50ms);
+  });
+}
+
+TEST(Tcp, CloseFromAnotherFiberWakesTheReader) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    std::atomic<bool> reading{false};
+    auto reader = spindle::spawn([&] {
+      std::array<std::byte, 16> buf{};
+      reading = true;
+      try {
+        s.read_some(buf);
+      } catch (const std::system_error& e) {
+        return e.code();
+      }
+      return std::error_code();
+    });
+    while (!reading) spindle::this_fiber::yield();
+    spindle::this_fiber::sleep_for(30ms);  // the reader is parked on the socket
+    const auto start = steady::now();
+    s.close();
+    EXPECT_EQ(reader.join(), std::errc::operation_canceled);
+    EXPECT_LT(steady::now() - start, 2s);
+    EXPECT_FALSE(s.is_open());
+    std::array<std::byte, 1> buf{};
+    expect_errc([&] { s.read_some(buf); }, std::errc::bad_file_descriptor);
+    expect_errc([&] { s.write_all("x"); }, std::errc::bad_file_descriptor);
+  });
+}
+
+TEST(Tcp, CloseFromAnotherFiberWakesAccept) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto acceptor = spindle::spawn([&lst] {
+      try {
+        lst.accept();
+      } catch (const std::system_error& e) {
+        return e.code();
+      }
+      return std::error_code();
+    });
+    spindle::this_fiber::sleep_for(30ms);
+    lst.close();
+    EXPECT_EQ(acceptor.join(), std::errc::operation_canceled);
+  });
+}
+
+TEST(Tcp, CloseFromAPlainThreadWakesTheReader) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  std::optional<tcp_stream> s;
+  std::optional<tcp_stream> c;
+  std::optional<tcp_listener> lst;
+  rt.block_on([&] {
+    lst = tcp_listener::bind(loopback_any_port());
+    c = tcp_stream::connect(lst->local_endpoint());
+    s = lst->accept();
+  });
+  auto reader = rt.spawn([&] {
+    std::array<std::byte, 16> buf{};
+    s->read_some(buf);
+  });
+  std::this_thread::sleep_for(30ms);
+  s->close();
+  EXPECT_THROW(reader.join(), std::system_error);
+  rt.block_on([&] {  // closed before the runtime goes
+    c.reset();
+    lst.reset();
+  });
+}
+
+TEST(Tcp, ConnectionRefused) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    endpoint ep;
+    {
+      auto lst = tcp_listener::bind(loopback_any_port());
+      ep = lst.local_endpoint();
+    }  // nothing listens there any more
+    expect_errc([&] { tcp_stream::connect(ep); }, std::errc::connection_refused);
+    expect_errc([&] { tcp_stream::connect("127.0.0.1", ep.port()); },
+                std::errc::connection_refused);
+  });
+}
+
+TEST(Tcp, BindToABusyPortFails) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  rt.block_on([] {
+    auto a = tcp_listener::bind(loopback_any_port());
+    expect_errc([&] { tcp_listener::bind(a.local_endpoint()); }, std::errc::address_in_use);
+  });
+}
+
+TEST(Tcp, WriteToAResetPeerThrowsWithoutSigpipe) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    lst.accept().close();
+    const std::vector<std::byte> chunk(64 * 1024);
+    try {
+      for (int i = 0; i < 1000; ++i) {  // the first write may still succeed
+        c.write_all(chunk);
+        spindle::this_fiber::sleep_for(1ms);
+      }
+      ADD_FAILURE() << "writes to a closed peer kept succeeding";
+    } catch (const std::system_error& e) {
+      EXPECT_TRUE(e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset)
+          << e.what();
+    }
+  });
+}
+
+TEST(Tcp, EmptyStreamThrowsBadFileDescriptor) {
+  tcp_stream s;
+  EXPECT_FALSE(s.is_open());
+  EXPECT_EQ(s.native_handle(), -1);
+  std::array<std::byte, 1> buf{};
+  expect_errc([&] { s.read_some(buf); }, std::errc::bad_file_descriptor);
+  expect_errc([&] { s.write_all("x"); }, std::errc::bad_file_descriptor);
+  s.close();  // idempotent
+  tcp_listener l;
+  expect_errc([&] { l.accept(); }, std::errc::bad_file_descriptor);
+}
+
+TEST(Tcp, MoveTransfersOwnership) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  with_echo_server(rt, [](endpoint ep) {
+    auto a = tcp_stream::connect(ep);
+    const int fd = a.native_handle();
+    tcp_stream b = std::move(a);
+    EXPECT_FALSE(a.is_open());  // NOLINT(bugprone-use-after-move): moved-from is empty
+    EXPECT_EQ(b.native_handle(), fd);
+    b.write_all("mv");
+    std::array<std::byte, 2> buf{};
+    b.read_exact(buf);
+    tcp_stream c = tcp_stream::connect(ep);
+    c = std::move(b);  // closes c's old socket
+    EXPECT_EQ(c.native_handle(), fd);
+  });
+}
+
+TEST(Tcp, WorksOnPlainThreadsWithoutARuntime) {
+  auto lst = tcp_listener::bind(loopback_any_port());
+  std::thread server([&lst] {
+    auto s = lst.accept();
+    std::array<std::byte, 5> buf{};
+    s.read_exact(buf);
+    s.write_all(std::span<const std::byte>(buf));
+    EXPECT_EQ(s.read_some(buf), 0u);  // until the client closes
+  });
+  auto c = tcp_stream::connect(lst.local_endpoint());
+  c.write_all("plain");
+  std::array<std::byte, 5> buf{};
+  c.read_exact(buf);
+  EXPECT_EQ(as_string(buf), "plain");
+  c.set_timeout(20ms);
+  const auto start = steady::now();
+  expect_errc([&] { c.read_some(buf); }, std::errc::timed_out);
+  EXPECT_GE(steady::now() - start, 20ms);
+  c.close();
+  server.join();
+}
+
+TEST(Tcp, SixteenMiBToASlowReader) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    constexpr std::size_t total = 16u << 20;
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    auto writer = spindle::spawn([&c] {
+      std::vector<std::byte> data(total);
+      for (std::size_t i = 0; i < total; ++i) data[i] = spindle::test::pattern(1, i >> 16, i);
+      c.write_all(data);  // one call: many partial writes and waits
+      c.shutdown_write();
+    });
+    std::vector<std::byte> buf(std::size_t{64} << 10);
+    std::size_t got = 0;
+    std::size_t bad = 0;
+    int reads = 0;
+    for (std::size_t n; (n = s.read_some(buf)) != 0; got += n) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t at = got + i;
+        bad += buf[i] != spindle::test::pattern(1, at >> 16, at);
+      }
+      if (++reads % 8 == 0) spindle::this_fiber::sleep_for(1ms);  // slow
+    }
+    writer.join();
+    EXPECT_EQ(got, total);
+    EXPECT_EQ(bad, 0u);
+  });
+}
+
+// --- UDP ----------------------------------------------------------------------
+
+TEST(Udp, RoundTrip) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    auto a = udp_socket::bind(loopback_any_port());
+    auto b = udp_socket::bind(loopback_any_port());
+    auto echo = spindle::spawn([&b] {
+      std::array<std::byte, 64> buf{};
+      auto [n, from] = b.recv_from(buf);
+      b.send_to(std::span<const std::byte>(buf.data(), n), from);
+    });
+    EXPECT_EQ(a.send_to("datagram", b.local_endpoint()), 8u);
+    std::array<std::byte, 64> buf{};
+    auto [n, from] = a.recv_from(buf);
+    EXPECT_EQ(as_string(std::span(buf).first(n)), "datagram");
+    EXPECT_EQ(from, b.local_endpoint());
+    echo.join();
+
+    a.set_timeout(30ms);
+    const auto start = steady::now();
+    expect_errc([&] { a.recv_from(buf); }, std::errc::timed_out);
+    EXPECT_GE(steady::now() - start, 30ms);
+  });
+}
+
+TEST(Udp, Ipv6RoundTrip) {
+  if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback here";
+  spindle::runtime rt(spindle::options{.workers = 1});
+  rt.block_on([] {
+    auto a = udp_socket::bind(endpoint::parse("[::1]:0"));
+    auto b = udp_socket::bind(endpoint::parse("[::1]:0"));
+    a.send_to("v6", b.local_endpoint());
+    std::array<std::byte, 8> buf{};
+    auto r = b.recv_from(buf);
+    EXPECT_EQ(r.size, 2u);
+    EXPECT_EQ(r.from, a.local_endpoint());
+  });
+}
+
+// --- io::wait_* ---------------------------------------------------------------
+
+namespace {
+
+struct nonblocking_pipe {
+  int fds[2] = {-1, -1};
+  nonblocking_pipe() {
+    if (::pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+    for (int fd : fds) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
+  ~nonblocking_pipe() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+};
+
+}  // namespace
+
+TEST(Io, WaitReadableOnAPipe) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    nonblocking_pipe p;
+    auto start = steady::now();
+    EXPECT_FALSE(spindle::io::wait_readable(p.fds[0], 50ms));
+    EXPECT_GE(steady::now() - start, 50ms);
+    EXPECT_TRUE(spindle::io::wait_writable(p.fds[1], 1s));
+
+    auto writer = spindle::spawn([&p] {
+      spindle::this_fiber::sleep_for(20ms);
+      EXPECT_EQ(::write(p.fds[1], "x", 1), 1);
+    });
+    start = steady::now();
+    EXPECT_TRUE(spindle::io::wait_readable(p.fds[0], 5s));
+    EXPECT_LT(steady::now() - start, 4s);
+    char c = 0;
+    EXPECT_EQ(::read(p.fds[0], &c, 1), 1);
+    EXPECT_EQ(c, 'x');
+    writer.join();
+
+    // Twice on the same descriptor: registered for each wait, not leaked.
+    EXPECT_FALSE(spindle::io::wait_readable(p.fds[0], 1ms));
+    EXPECT_FALSE(spindle::io::wait_readable(p.fds[0], 1ms));
+  });
+}
+
+TEST(Io, WaitReadableOnAPlainThread) {
+  nonblocking_pipe p;
+  const auto start = steady::now();
+  EXPECT_FALSE(spindle::io::wait_readable(p.fds[0], 30ms));
+  EXPECT_GE(steady::now() - start, 30ms);
+  EXPECT_EQ(::write(p.fds[1], "y", 1), 1);
+  EXPECT_TRUE(spindle::io::wait_readable(p.fds[0], 1s));
+  spindle::io::wait_writable(p.fds[1]);
+}
+
+TEST(Io, ManyFibersWaitOnDifferentPipes) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    constexpr int n = 50;
+    std::vector<std::unique_ptr<nonblocking_pipe>> pipes;
+    std::vector<spindle::task<char>> readers;
+    for (int i = 0; i < n; ++i) {
+      pipes.push_back(std::make_unique<nonblocking_pipe>());
+      readers.push_back(spindle::spawn([fd = pipes.back()->fds[0]] {
+        char c = 0;
+        while (::read(fd, &c, 1) != 1) spindle::io::wait_readable(fd);
+        return c;
+      }));
+    }
+    spindle::this_fiber::sleep_for(10ms);
+    for (int i = n - 1; i >= 0; --i) {
+      const char c = static_cast<char>('a' + i % 26);
+      EXPECT_EQ(::write(pipes[static_cast<std::size_t>(i)]->fds[1], &c, 1), 1);
+    }
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ(readers[static_cast<std::size_t>(i)].join(), static_cast<char>('a' + i % 26));
+    }
+  });
+}
