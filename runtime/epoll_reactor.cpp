@@ -45,7 +45,6 @@ class epoll_reactor final : public reactor {
     for (int i = 0; i < n; ++i) {
       auto* h = static_cast<io_handle*>(events[i].data.ptr);
       if (!h) {
-        wake_pending_.store(false, std::memory_order_relaxed);
         std::uint64_t count;
         [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof count);
         continue;
@@ -57,9 +56,9 @@ class epoll_reactor final : public reactor {
     return n < 0 ? 0 : n;
   }
 
+  // Always writes: skipping the write while "a wake is pending" loses a wake
+  // that lands between the poller's reset of that flag and its read.
   void wake() noexcept override {
-    // One write per poll is enough; skip the system call while one is pending.
-    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
   }
@@ -102,7 +101,6 @@ class epoll_reactor final : public reactor {
 
   int epfd_ = -1;
   int evfd_ = -1;
-  std::atomic<bool> wake_pending_{false};
   bool have_pwait2_ = true;  // only the driver polls with a deadline: one thread at a time
 };
 

@@ -75,7 +75,7 @@ TEST(ParkProtocol, WakeRightAfterParkAcrossWorkers) {
 }
 
 TEST(ParkProtocol, PlainThreadWakesFibersAndFibersWakeThreads) {
-  const int rounds = spindle::test::scaled(100'000, 20'000);
+  const int rounds = spindle::test::scaled(20'000, 5'000);
   spindle::runtime rt(spindle::options{.workers = 2});
   std::atomic<waiter*> fiber_slot{nullptr}, thread_slot{nullptr};
   auto wake = [](std::atomic<waiter*>& s) {

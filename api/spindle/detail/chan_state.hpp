@@ -112,7 +112,7 @@ class chan_state {
     for (wait_queue* q : {&receivers_, &senders_}) {
       while (wait_node* n = q->claim_front()) {
         op(n).outcome = chan_step::closed;
-        woken.add(*n);
+        woken.push(*n);
       }
     }
   }

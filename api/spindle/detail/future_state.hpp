@@ -55,7 +55,7 @@ class future_state_base {
   // claim_result() + error = e + publish(); false if the result was already claimed.
   bool set_error(std::exception_ptr e) noexcept;
 
-  // Waits until ready() or the deadline (time_point::max(): no deadline);
+  // Waits until ready() or the deadline (no_deadline: none);
   // returns ready(). Never returns false before the deadline.
   bool wait_until(clock::time_point deadline);
 

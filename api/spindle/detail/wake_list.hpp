@@ -6,6 +6,10 @@
 // zero, a barrier phase, a semaphore release of n) collects them here while it
 // holds the lock and unparks them once it no longer does.
 //
+// Declare it before the lock guard: its destructor, which runs after the
+// guard's, unparks whatever was collected, so an exception thrown under the
+// lock cannot strand a claimed waiter.
+//
 // The list links the claimed nodes through wait_node::next. That is safe: a
 // claimed node is in no queue any more (claim_front popped it), and its owner
 // cannot return from wait() -- and so cannot destroy the node -- before the
@@ -20,6 +24,7 @@ namespace spindle::detail {
 class wake_list {
  public:
   wake_list() noexcept = default;
+  ~wake_list() { unpark_all(); }
   wake_list(const wake_list&) = delete;
   wake_list& operator=(const wake_list&) = delete;
 
@@ -32,7 +37,7 @@ class wake_list {
 
   bool empty() const noexcept { return head_ == nullptr; }
 
-  // In claim order. Call only after releasing the primitive's lock.
+  // In claim order; only once the primitive's lock is released.
   void unpark_all() noexcept {
     wait_node* n = head_;
     head_ = tail_ = nullptr;
