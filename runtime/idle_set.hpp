@@ -23,6 +23,8 @@
 // `sleepers_` is guarded by `lock_`.
 #pragma once
 
+#include "sanitizers.hpp"
+
 #include <spindle/detail/spinlock.hpp>
 
 #include <algorithm>
@@ -41,7 +43,7 @@ class idle_set {
 
   // The worker to wake for new work, or -1. Counts it as searching and unparked.
   int worker_to_notify() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    full_fence();
     if (!should_wake(state_.load(std::memory_order_seq_cst))) return -1;
     std::lock_guard<spinlock> g(lock_);
     if (!should_wake(state_.load(std::memory_order_relaxed)) || sleepers_.empty()) return -1;

@@ -53,7 +53,7 @@ void runtime_core::notify_work() noexcept {
 }
 
 void runtime_core::on_earlier_deadline() noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  full_fence();
   if (driver_sleeping.load(std::memory_order_seq_cst)) {
     io->wake();
     return;

@@ -12,6 +12,7 @@
 // In a normal build every function here is an empty inline.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -79,6 +80,19 @@ inline void before_switch([[maybe_unused]] sanitizer_context& from,
 inline void after_switch([[maybe_unused]] sanitizer_context& self) {
 #ifdef SPINDLE_ASAN
   __sanitizer_finish_switch_fiber(self.fake_stack, nullptr, nullptr);
+#endif
+}
+
+// A full (StoreLoad) fence, for the Dekker-style hand-shakes of the idle and
+// timer protocols. ThreadSanitizer does not model fences (and warns about
+// them), so under it the fence is a sequentially consistent read-modify-write
+// of a dummy atomic, which TSan does model and which orders the same way.
+inline void full_fence() noexcept {
+#ifdef SPINDLE_TSAN
+  static std::atomic<int> dummy{0};
+  dummy.fetch_add(0, std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
 }
 

@@ -9,6 +9,10 @@
 
 namespace spindle::detail {
 
+int last_error() noexcept {
+  return errno;
+}
+
 void throw_errno(int err, const char* what) {
   throw std::system_error(err, std::generic_category(), what);
 }

@@ -65,8 +65,8 @@ tcp_listener tcp_listener::bind(const endpoint& ep, int backlog) {
   const std::string what = "spindle::net::tcp_listener::bind " + ep.to_string();
   detail::socket_fd sock(detail::open_socket(ep.family(), SOCK_STREAM, what.c_str()));
   detail::set_int_option(sock.get(), SOL_SOCKET, SO_REUSEADDR, 1, what.c_str());
-  if (::bind(sock.get(), ep.data(), ep.size()) < 0) throw_errno(errno, what);
-  if (::listen(sock.get(), backlog) < 0) throw_errno(errno, what);
+  if (::bind(sock.get(), ep.data(), ep.size()) < 0) throw_errno(detail::last_error(), what);
+  if (::listen(sock.get(), backlog) < 0) throw_errno(detail::last_error(), what);
   return tcp_listener(std::move(sock));
 }
 
@@ -79,7 +79,7 @@ tcp_stream tcp_listener::accept() {
     if (listen_fd < 0) throw_errno(EBADF, accept_what);
     const int fd = detail::accept_socket(listen_fd);
     if (fd >= 0) return tcp_stream::adopt(fd);
-    const int err = errno;
+    const int err = detail::last_error();
     if (err == EINTR || is_per_connection_error(err)) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       sock_.wait_readable(nullptr, accept_what);

@@ -29,8 +29,9 @@ std::size_t read_once(detail::socket_fd& sock, std::span<std::byte> buf,
     if (fd < 0) throw_errno(EBADF, what);
     const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
     if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    const int err = detail::last_error();
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
     if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
   }
 }
@@ -44,8 +45,9 @@ std::size_t write_once(detail::socket_fd& sock, std::span<const std::byte> data,
     if (fd < 0) throw_errno(EBADF, what);
     const ssize_t n = ::send(fd, data.data(), data.size(), detail::send_flags);
     if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    const int err = detail::last_error();
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
     if (!sock.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
   }
 }
@@ -65,7 +67,9 @@ tcp_stream tcp_stream::connect_within(const endpoint& ep, detail::clock::duratio
   detail::socket_fd sock(detail::open_socket(ep.family(), SOCK_STREAM, what));
   if (::connect(sock.get(), ep.data(), ep.size()) == 0) return tcp_stream(std::move(sock));
   // EINTR: the connection attempt goes on asynchronously, as EINPROGRESS.
-  if (errno != EINPROGRESS && errno != EINTR) throw_errno(errno, what + (" " + ep.to_string()));
+  if (const int err = detail::last_error(); err != EINPROGRESS && err != EINTR) {
+    throw_errno(err, what + (" " + ep.to_string()));
+  }
   detail::call_deadline deadline(timeout);
   for (;;) {
     if (!sock.wait_writable(deadline.get(), what)) {
@@ -73,14 +77,15 @@ tcp_stream tcp_stream::connect_within(const endpoint& ep, detail::clock::duratio
     }
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) throw_errno(errno, what);
+    if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+      throw_errno(detail::last_error(), what);
     if (err != 0) throw_errno(err, what + (" " + ep.to_string()));
     // No error is also what an attempt still in progress reports, after a
     // spurious wake-up: only a peer address proves the connection.
     sockaddr_storage peer{};
     len = sizeof peer;
     if (::getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0) break;
-    if (errno != ENOTCONN) throw_errno(errno, what);
+    if (const int e = detail::last_error(); e != ENOTCONN) throw_errno(e, what);
   }
   return tcp_stream(std::move(sock));
 }
@@ -133,7 +138,7 @@ void tcp_stream::set_no_delay(bool on) {
 
 void tcp_stream::shutdown_write() {
   if (::shutdown(sock_.get(), SHUT_WR) < 0) {
-    throw_errno(errno, "spindle::net::tcp_stream::shutdown_write");
+    throw_errno(detail::last_error(), "spindle::net::tcp_stream::shutdown_write");
   }
 }
 

@@ -14,7 +14,7 @@ using detail::throw_errno;
 udp_socket udp_socket::bind(const endpoint& ep) {
   const std::string what = "spindle::net::udp_socket::bind " + ep.to_string();
   detail::socket_fd sock(detail::open_socket(ep.family(), SOCK_DGRAM, what.c_str()));
-  if (::bind(sock.get(), ep.data(), ep.size()) < 0) throw_errno(errno, what);
+  if (::bind(sock.get(), ep.data(), ep.size()) < 0) throw_errno(detail::last_error(), what);
   return udp_socket(std::move(sock));
 }
 
@@ -27,8 +27,9 @@ std::size_t udp_socket::send_to(std::span<const std::byte> data, const endpoint&
     const ssize_t n =
         ::sendto(fd, data.data(), data.size(), detail::send_flags, to.data(), to.size());
     if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    const int err = detail::last_error();
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
     if (!sock_.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
   }
 }
@@ -51,8 +52,9 @@ recv_result udp_socket::recv_from(std::span<std::byte> buf) {
       return {static_cast<std::size_t>(n),
               endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), len)};
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(errno, what);
+    const int err = detail::last_error();
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
     if (!sock_.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
   }
 }

@@ -184,7 +184,7 @@ void worker::park() {
     expected = park_empty;
     if (park_state_.compare_exchange_strong(expected, parked_driver, std::memory_order_acq_rel)) {
       rt.driver_sleeping.store(true, std::memory_order_seq_cst);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      full_fence();
       if (rt.timers.empty()) {
         rt.io->poll(nullptr);
       } else {
