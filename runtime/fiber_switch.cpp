@@ -1,94 +1,16 @@
-// fiber_switch: every context switch in spindle, and the park protocol.
-//
-// A switch is one jump_fcontext (Boost.Context's assembly: save six callee-
-// saved registers, swap stack pointers, jump; ~5 ns on these machines). The
-// jumping side leaves a note in its worker (pending_prev, pending_action) and
-// the side that lands reads it *on the new stack*, once the old fiber is
-// completely off its own stack. Only then is the old fiber published:
-//
-//   requeue  (yield)   pushed to the tail of the local ring
-//   park     (wait)    marked parked; or, if an unpark came in the meantime,
-//                      pushed to run again
-//   finish             its stack goes back to the pool, its run reference is dropped
-//
-// So no other worker can ever resume a fiber that is still running on its
-// stack: the invariant the scheduler stands on (guarded by
-// tests/park_protocol_test.cpp, millions of cross-worker wake-ups under TSan).
-//
-// The park protocol (fiber_sched_state::park), between the parking fiber and
-// whoever unparks it (exactly one party, see waiter.hpp):
-//
-//   running --land()--> parked --unpark()--> (running, submitted)
-//   running --unpark()--> woken --land()--> (running, submitted)
-//
-// unpark() and land() each exchange the state; the one that sees the other's
-// mark submits the fiber. A fiber that finds itself already `woken` before it
-// switches does not switch at all.
-#include "runtime_core.hpp"
-#include "sanitizers.hpp"
-#include "worker.hpp"
+// fiber_switch.cpp: the cold half of the switch machinery (first run, fiber
+// entry and exit) and this_fiber::yield. See fiber_switch.hpp.
+#include "fiber_switch.hpp"
 
 #include <spindle/this_fiber.hpp>
-
-#include <boost/context/detail/fcontext.hpp>
 
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
 
 namespace spindle::detail {
-namespace ctx = boost::context::detail;
+namespace switch_detail {
 
-namespace {
-
-enum : std::uint32_t { park_running = 0, park_parked = 1, park_woken = 2 };
-
-void fiber_entry(ctx::transfer_t t);
-
-sanitizer_context& san_of(worker& w, fiber* f) noexcept {
-  return f ? f->sched.stack->san : w.sched_san;
-}
-
-// Runs on the new stack right after every jump: applies the note the
-// previous context left. Cost: a few stores, plus one atomic exchange to park.
-void land(ctx::transfer_t t) noexcept {
-  worker& w = *static_cast<worker*>(t.data);
-  after_switch(san_of(w, w.current));
-  fiber* prev = w.pending_prev;
-  after_switch_action action = w.pending_action;
-  w.pending_action = after_switch_action::none;
-  if (!prev) {
-    w.sched_context = t.fctx;
-    return;
-  }
-  switch (action) {
-    case after_switch_action::none:
-      prev->sched.context = t.fctx;
-      break;
-    case after_switch_action::requeue:
-      prev->sched.context = t.fctx;
-      w.push_local(prev, false);
-      break;
-    case after_switch_action::park:
-      prev->sched.context = t.fctx;
-      if (prev->sched.park.exchange(park_parked, std::memory_order_acq_rel) == park_woken) {
-        prev->sched.park.store(park_running, std::memory_order_relaxed);
-        if (w.push_local(prev, true)) w.rt.notify_work();
-      }
-      break;
-    case after_switch_action::finish: {
-      stack_block* s = prev->sched.stack;
-      tsan_destroy_fiber(s->san.tsan_fiber);
-      s->san.tsan_fiber = nullptr;
-      prev->sched.stack = nullptr;
-      w.rt.stacks.release(w.stacks, s);
-      prev->release();
-      break;
-    }
-  }
-}
-
-// Gives a fiber that has never run its stack and initial context.
 void prepare_first_run(worker& w, fiber* f) {
   stack_block* s = w.rt.stacks.acquire(w.stacks);
   s->owner = f;
@@ -97,24 +19,7 @@ void prepare_first_run(worker& w, fiber* f) {
   f->sched.context = ctx::make_fcontext(s->top(), s->size, fiber_entry);
 }
 
-// Switches from `self` (null: the scheduler loop) to `next` (null: the
-// scheduler loop), leaving `action` for the landing side to apply to `self`.
-void jump(worker& w, fiber* self, fiber* next, after_switch_action action) {
-  if (next && !next->sched.stack) prepare_first_run(w, next);
-  w.pending_prev = self;
-  w.pending_action = action;
-  w.current = next;
-  void* target = next ? next->sched.context : w.sched_context;
-  before_switch(san_of(w, self), san_of(w, next), action == after_switch_action::finish);
-  land(ctx::jump_fcontext(target, &w));
-}
-
-// The running fiber leaves its worker: straight to the next local fiber if
-// there is one (one jump), else to the scheduler loop.
-void switch_away(worker& w, fiber* self, after_switch_action action) {
-  fiber* next = w.rt.stopping() ? nullptr : w.next_local();
-  jump(w, self, next, action);
-}
+namespace {
 
 void complete(fiber& f) noexcept {
   std::uintptr_t prev = f.join_state.exchange(join_done, std::memory_order_acq_rel);
@@ -124,6 +29,8 @@ void complete(fiber& f) noexcept {
     reinterpret_cast<waiter*>(prev)->notify();
   }
 }
+
+}  // namespace
 
 void fiber_entry(ctx::transfer_t t) {
   land(t);
@@ -142,42 +49,31 @@ void fiber_entry(ctx::transfer_t t) {
   std::abort();
 }
 
-}  // namespace
+}  // namespace switch_detail
+
+using namespace switch_detail;
 
 // Scheduler loop -> fiber.
 void resume_from_scheduler(worker& w, fiber* f) { jump(w, nullptr, f, after_switch_action::none); }
 
-// Parks the running fiber until unpark_fiber(); `on` is its waiter, so that
-// shutdown can cancel the wait (null: the wait cannot be cancelled).
-void park_current(waiter* on) {
-  worker& w = *current_worker();
-  fiber* self = w.current;
-  if (self->sched.park.load(std::memory_order_acquire) == park_woken) {
-    self->sched.park.store(park_running, std::memory_order_relaxed);
-    return;  // unparked before it even left
-  }
-  self->sched.blocked_on = on;
-  switch_away(w, self, after_switch_action::park);
-  self->sched.blocked_on = nullptr;
-}
+}  // namespace spindle::detail
 
-void unpark_fiber(fiber* f) noexcept {
-  if (f->sched.park.exchange(park_woken, std::memory_order_acq_rel) == park_parked) {
-    f->sched.park.store(park_running, std::memory_order_relaxed);
-    f->sched.rt->submit(f, true);
-  }
-  // else: still on its way out; land() sees `woken` and submits it.
-}
+namespace spindle::this_fiber {
 
-void yield_current() {
+// Guarded by `spindle-bench yield` (target < 15 ns): one ring pop, one push,
+// one jump; everything between jump_fcontext and the caller is inline.
+void yield() {
+  using namespace detail;
+  using namespace detail::switch_detail;
   worker* w = current_worker();
-  if (!w || !w->current) throw std::logic_error("spindle::this_fiber::yield called outside a fiber");
+  if (!w || !w->current) [[unlikely]]
+    throw std::logic_error("spindle::this_fiber::yield called outside a fiber");
   fiber* self = w->current;
   switch_away(*w, self, after_switch_action::requeue);
-  if (self->sched.rt->stopping() && !self->sched.unwinding) {
+  if (self->sched.rt->stopping() && !self->sched.unwinding) [[unlikely]] {
     self->sched.unwinding = true;
     throw fiber_unwind{};
   }
 }
 
-}  // namespace spindle::detail
+}  // namespace spindle::this_fiber

@@ -111,8 +111,6 @@ void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
 
 namespace this_fiber {
 
-void yield() { detail::yield_current(); }
-
 void sleep_until(detail::clock::time_point deadline) {
   if (!detail::current_fiber()) throw std::logic_error("spindle::this_fiber::sleep_until called outside a fiber");
   detail::waiter w;

@@ -62,13 +62,14 @@ class runtime_core {
   blocking_pool blocking;
 
   // At most one worker blocks in io->poll(); it holds this flag meanwhile.
-  std::atomic<bool> driver_busy{false};
+  alignas(64) std::atomic<bool> driver_busy{false};
   // True while the driver is inside a blocking io->poll().
   std::atomic<bool> driver_sleeping{false};
 
  private:
   void shut_down();
-  std::atomic<bool> stopping_{false};
+  // Read on every switch: a cache line of its own, away from the driver flags.
+  alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_id_{1};
 };
 

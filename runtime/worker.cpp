@@ -9,16 +9,9 @@
 namespace spindle::detail {
 namespace {
 
-thread_local worker* tl_worker = nullptr;
-
-// Go checks its global queue every 61 scheduling rounds: often enough that it
-// cannot starve, rarely enough to stay off the shared cache line; a prime so
-// that it does not fall into step with a program's own periods.
-constexpr std::uint32_t global_check_interval = 61;
-// A fiber readied by the running one takes the runnext slot, but at most
-// this many times in a row, so two fibers passing messages cannot starve
-// the ring (Tokio: MAX_LIFO_POLLS_PER_TICK = 3).
-constexpr std::uint32_t max_runnext_streak = 3;
+// initial-exec: one %fs-relative load, not a __tls_get_addr call (the library
+// is position-independent).
+thread_local worker* tl_worker [[gnu::tls_model("initial-exec")]] = nullptr;
 // Rounds of stealing over all victims before a searching worker parks.
 constexpr int steal_rounds = 3;
 
@@ -31,7 +24,7 @@ std::uint64_t xorshift(std::uint64_t& s) noexcept {
 
 }  // namespace
 
-worker* current_worker() noexcept {
+[[gnu::noinline]] worker* current_worker() noexcept {
   asm volatile("" ::: "memory");
   return tl_worker;
 }
@@ -63,12 +56,7 @@ void worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool worker::push_local(fiber* f, bool woken) noexcept {
-  if (woken) {
-    fiber* displaced = runnext.exchange(f, std::memory_order_acq_rel);
-    if (!displaced) return false;  // this worker runs it next: nobody else need look
-    f = displaced;
-  }
+void worker::push_overflow(fiber* f) noexcept {
   while (!local.try_push(f)) {
     // Full ring: move the older half and f to the global queue in one go.
     fiber* batch[run_queue::capacity / 2 + 1];
@@ -76,29 +64,25 @@ bool worker::push_local(fiber* f, bool woken) noexcept {
     if (n) {
       batch[n++] = f;
       rt.global.enqueue_bulk(batch, n);
-      break;
+      return;
     }
   }
-  return true;
 }
 
-fiber* worker::next_local() noexcept {
-  if (++tick % global_check_interval == 0) {
-    if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
-    poll_io_nonblocking();
-    fiber* f;
-    if (rt.global.try_dequeue(f)) return f;
-  }
-  if (runnext_streak < max_runnext_streak && runnext.load(std::memory_order_relaxed)) {
-    if (fiber* f = runnext.exchange(nullptr, std::memory_order_acq_rel)) {
-      ++runnext_streak;
-      return f;
-    }
-  }
-  runnext_streak = 0;
-  if (fiber* f = local.pop()) return f;
-  if (runnext.load(std::memory_order_relaxed)) return runnext.exchange(nullptr, std::memory_order_acq_rel);
-  return nullptr;
+void worker::release_finished(fiber* f) noexcept {
+  stack_block* s = f->sched.stack;
+  tsan_destroy_fiber(s->san.tsan_fiber);
+  s->san.tsan_fiber = nullptr;
+  f->sched.stack = nullptr;
+  rt.stacks.release(stacks, s);
+  f->release();
+}
+
+fiber* worker::periodic_check() noexcept {
+  if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
+  poll_io_nonblocking();
+  fiber* f;
+  return rt.global.try_dequeue(f) ? f : nullptr;
 }
 
 fiber* worker::take_global() noexcept {

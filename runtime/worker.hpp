@@ -50,8 +50,21 @@ class worker {
   // Every 61st call looks at the global queue first, so it cannot starve.
   fiber* next_local() noexcept;
 
+  // Go checks its global queue every 61 scheduling rounds: often enough that
+  // it cannot starve, rarely enough to stay off the shared cache line; a
+  // prime so that it does not fall into step with a program's own periods.
+  static constexpr std::uint32_t global_check_interval = 61;
+  // A fiber readied by the running one takes the runnext slot, but at most
+  // this many times in a row, so two fibers passing messages cannot starve
+  // the ring (Tokio: MAX_LIFO_POLLS_PER_TICK = 3).
+  static constexpr std::uint32_t max_runnext_streak = 3;
+
   // Wakes the worker if it is parked (or makes its next park return at once).
   void unpark() noexcept;
+
+  // A finished fiber is off its stack: the stack goes back to the pool (warm,
+  // for the next spawn) and the run's reference is dropped.
+  void release_finished(fiber* f) noexcept;
 
   // The scheduler loop: runs fibers until the runtime stops.
   void run();
@@ -76,6 +89,8 @@ class worker {
   std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
 
  private:
+  fiber* periodic_check() noexcept;    // every 61st next_local(): timers, IO, global queue
+  void push_overflow(fiber* f) noexcept;  // the ring is full
   fiber* find_work();                  // scheduler loop: local, global, timers, IO, steal; parks
   fiber* steal() noexcept;
   fiber* take_global() noexcept;
@@ -89,6 +104,34 @@ class worker {
   std::condition_variable park_cv_;
   std::thread thread_;
 };
+
+// Hot paths (yield, wake, spawn; guarded by `spindle-bench yield` and
+// `pingpong`): a few loads and stores and at most one CAS, no fence.
+inline bool worker::push_local(fiber* f, bool woken) noexcept {
+  if (woken) {
+    fiber* displaced = runnext.exchange(f, std::memory_order_acq_rel);
+    if (!displaced) return false;  // this worker runs it next: nobody else need look
+    f = displaced;
+  }
+  if (!local.try_push(f)) push_overflow(f);
+  return true;
+}
+
+inline fiber* worker::next_local() noexcept {
+  if (++tick % global_check_interval == 0) {
+    if (fiber* f = periodic_check()) return f;
+  }
+  if (runnext_streak < max_runnext_streak && runnext.load(std::memory_order_relaxed)) {
+    if (fiber* f = runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+      ++runnext_streak;
+      return f;
+    }
+  }
+  runnext_streak = 0;
+  if (fiber* f = local.pop()) return f;
+  if (runnext.load(std::memory_order_relaxed)) return runnext.exchange(nullptr, std::memory_order_acq_rel);
+  return nullptr;
+}
 
 // The worker whose thread is calling, or null. Not inlined and with a compiler
 // barrier: a fiber may resume on another thread, so the thread-local must be
