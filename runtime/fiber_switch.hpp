@@ -47,6 +47,18 @@ void fiber_entry(ctx::transfer_t t);
 // Gives a fiber that has never run its stack and initial context.
 void prepare_first_run(worker& w, fiber* f);
 
+}  // namespace switch_detail
+
+// Before a fiber taken from a queue runs: false if a joiner already ran it
+// inline (the queue's reference is then dropped and the fiber skipped).
+inline bool claim_start(fiber* f) noexcept {
+  if (f->sched.stack || !f->sched.started.exchange(true, std::memory_order_acq_rel)) return true;
+  f->release();
+  return false;
+}
+
+namespace switch_detail {
+
 inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   return f ? f->sched.stack->san : w.sched_san;
 }
@@ -99,7 +111,11 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
 // The running fiber leaves its worker: straight to the next local fiber if
 // there is one (one jump), else to the scheduler loop.
 [[gnu::always_inline]] inline void switch_away(worker& w, fiber* self, after_switch_action action) {
-  fiber* next = w.rt.stopping() ? nullptr : w.next_local();
+  fiber* next = nullptr;
+  if (!w.rt.stopping()) {
+    do next = w.next_local();
+    while (next && !claim_start(next));
+  }
   jump(w, self, next, action);
 }
 

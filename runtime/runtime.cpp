@@ -5,6 +5,7 @@
 
 #include "fiber_switch.hpp"
 #include "runtime_core.hpp"
+#include "stack_pool.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -70,8 +71,37 @@ void submit_new(runtime_core& rt, fiber* f) {
   rt.submit(f, false);
 }
 
+namespace {
+
+// Runs a fiber that has not started yet on the joiner's own stack: no stack
+// to take, no switch, no wake-up (help-first joining, as TBB and libfork do;
+// it turns skynet and fib into depth-first work on each worker while idle
+// workers steal the siblings). Only with half the joiner's stack still free.
+bool try_run_inline(fiber& f) {
+  fiber* self = current_fiber();
+  if (!self || f.sched.stack || f.sched.started.load(std::memory_order_relaxed)) return false;
+  auto* sp = static_cast<char*>(__builtin_frame_address(0));
+  stack_block* s = self->sched.stack;
+  if (static_cast<std::size_t>(sp - s->bottom) < s->size / 2) return false;
+  if (f.sched.started.exchange(true, std::memory_order_acq_rel)) return false;
+  try {
+    f.run_body();
+  } catch (const fiber_unwind&) {
+    f.join_state.store(join_done, std::memory_order_release);
+    throw;  // shutdown unwinds the joiner too: they share a stack
+  } catch (...) {
+    f.error = std::current_exception();
+  }
+  // The task handle is the only joiner and it is here: nobody else to wake.
+  f.join_state.store(join_done, std::memory_order_release);
+  return true;
+}
+
+}  // namespace
+
 void wait_for_completion(fiber& f) {
   if (f.join_state.load(std::memory_order_acquire) == join_done) return;
+  if (try_run_inline(f)) return;
   waiter w;
   std::uintptr_t expected = join_running;
   if (!f.join_state.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w),

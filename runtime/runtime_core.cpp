@@ -106,7 +106,8 @@ void runtime_core::shut_down() {
       }
       if (!f && !global.try_dequeue(f)) return;
       if (!f->sched.stack) {
-        discard_unstarted(f);
+        if (!f->sched.started.exchange(true)) discard_unstarted(f);
+        else f->release();  // a joiner ran it inline
         continue;
       }
       resume_from_scheduler(host, f);

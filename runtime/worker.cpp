@@ -216,7 +216,9 @@ void worker::run() {
   set_current_worker(this);
   stack_overflow_guard guard;  // alternate signal stack for the overflow report
   bind_scheduler_context(sched_san);
-  while (fiber* f = find_work()) resume_from_scheduler(*this, f);
+  while (fiber* f = find_work()) {
+    if (claim_start(f)) resume_from_scheduler(*this, f);
+  }
   rt.stacks.drain(stacks);
   set_current_worker(nullptr);
 }

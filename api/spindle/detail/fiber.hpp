@@ -33,6 +33,9 @@ struct fiber_sched_state {
   waiter* blocked_on = nullptr;     // the waiter the fiber is parked on (for shutdown)
   std::uint64_t id = 0;             // unique within the process, increasing with spawn order
   std::atomic<std::uint32_t> park{0};  // park protocol state: running / parked / woken
+  // Set once by whoever starts the fiber: the scheduler (first run on a stack
+  // of its own) or a joiner that runs it inline (see wait_for_completion).
+  std::atomic<bool> started{false};
   bool unwinding = false;           // fiber_unwind was thrown into it (shutdown)
 };
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what spindle needs on Debian 12 (as root), skipping what is there.
+set -euo pipefail
+packages=(g++ cmake ninja-build libboost-context1.81-dev libconcurrentqueue-dev libgtest-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Set-up and the whole test suite, three ways: an optimised build, AddressSanitizer
+# + UndefinedBehaviorSanitizer, and ThreadSanitizer. Then: install into a
+# temporary prefix and build a consumer project against it, smoke-run every
+# sample, and compile-check the kqueue backend against a declaration header.
+# Ends with one line "tests: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-debian.sh || exit 1
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+jobs=${SPINDLE_TEST_JOBS:-2}
+passed=0
+failed=0
+
+count() {  # count <name> <ctest log>
+  local p f
+  p=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$2")
+  f=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*|Failed|Timeout|Exception)' "$2")
+  echo "== $1: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+suite() {  # suite <name> <cmake args...>
+  local name=$1
+  shift
+  local dir=build/test-$name
+  echo "== $name: building"
+  if ! cmake -S . -B "$dir" -G Ninja -DSPINDLE_BUILD_BENCH=OFF "$@" >"$dir.configure.log" 2>&1 ||
+     ! cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1; then
+    cat "$dir.configure.log" "$dir.build.log" 2>/dev/null | tail -40
+    echo "== $name: BUILD FAILED"
+    failed=$((failed + 1))
+    return
+  fi
+  if grep -q "warning:" "$dir.build.log"; then
+    grep "warning:" "$dir.build.log" | sort -u | head -20
+    echo "== $name: the build has warnings"
+    failed=$((failed + 1))
+  fi
+  echo "== $name: testing"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600) >"$dir.ctest.log" 2>&1
+  grep -E "Failed|\*\*\*|tests passed|tests failed" "$dir.ctest.log" | tail -15
+  count "$name" "$dir.ctest.log"
+  if [ "$name" = release ]; then
+    echo "== samples: smoke runs"
+    if bash tests/samples_smoke.sh "$dir/samples"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  fi
+}
+
+mkdir -p build
+suite release -DCMAKE_BUILD_TYPE=Release
+suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE=address -DSPINDLE_BUILD_SAMPLES=OFF
+suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE=thread -DSPINDLE_BUILD_SAMPLES=OFF
+
+echo "== package: install and build a consumer"
+if bash tests/package/check.sh build/test-release; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== package: FAILED"; fi
+echo "== kqueue backend: compile check"
+if bash tests/kqueue_compile/check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== kqueue: FAILED"; fi
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
