@@ -8,9 +8,8 @@
 // past. clock::time_point::max() is the "no deadline" value.
 #pragma once
 
-#include <spindle/detail/waiter.hpp>
-
 #include <chrono>
+#include <spindle/detail/waiter.hpp>
 #include <type_traits>
 
 namespace spindle::detail {

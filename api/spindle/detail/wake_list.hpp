@@ -31,7 +31,10 @@ class wake_list {
   // `n` must have been claimed by the caller and popped from its queue.
   void push(wait_node& n) noexcept {
     n.next = nullptr;
-    if (tail_) tail_->next = &n; else head_ = &n;
+    if (tail_)
+      tail_->next = &n;
+    else
+      head_ = &n;
     tail_ = &n;
   }
 

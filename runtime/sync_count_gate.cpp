@@ -1,0 +1,42 @@
+// count_gate (api/spindle/detail/count_gate.hpp): the paths that take spin_.
+#include <mutex>
+#include <spindle/detail/count_gate.hpp>
+#include <spindle/detail/wake_list.hpp>
+
+namespace spindle::detail {
+
+count_gate::~count_gate() {
+  spin_.lock();
+  spin_.unlock();
+}
+
+bool count_gate::add_to_zero(std::ptrdiff_t delta) {
+  wake_list wake;
+  std::lock_guard<spinlock> g(spin_);
+  // Others may have added meanwhile: this may no longer reach zero.
+  std::ptrdiff_t c = count_.load(std::memory_order_relaxed);
+  do {
+    if (c + delta < 0) return false;
+  } while (!count_.compare_exchange_weak(c, c + delta, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed));
+  if (c + delta == 0) claim_all(queue_, wake);
+  return true;
+}
+
+void count_gate::wait_slow() {
+  waiter w;
+  wait_node node(w);
+  {
+    std::lock_guard<spinlock> g(spin_);
+    if (count_.load(std::memory_order_acquire) == 0) return;
+    queue_.push_back(node);
+  }
+  const wake r = w.wait();
+  if (r != wake::notified) {
+    std::lock_guard<spinlock> g(spin_);
+    queue_.erase_if_linked(node);
+  }
+  waiter::rethrow_if_cancelled(r);
+}
+
+}  // namespace spindle::detail
