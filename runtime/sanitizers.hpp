@@ -87,10 +87,14 @@ inline void after_switch([[maybe_unused]] sanitizer_context& self) {
 // timer protocols. ThreadSanitizer does not model fences (and warns about
 // them), so under it the fence is a sequentially consistent read-modify-write
 // of a dummy atomic, which TSan does model and which orders the same way.
+// On x86-64 a locked no-op on the stack orders like mfence at about half the
+// cost (Linux's smp_mb() does the same); it sits on the spawn and wake paths.
 inline void full_fence() noexcept {
-#ifdef SPINDLE_TSAN
+#if defined(SPINDLE_TSAN)
   static std::atomic<int> dummy{0};
   dummy.fetch_add(0, std::memory_order_seq_cst);
+#elif defined(__x86_64__)
+  asm volatile("lock orq $0, (%%rsp)" ::: "memory", "cc");
 #else
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
