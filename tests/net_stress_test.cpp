@@ -264,15 +264,18 @@ TEST(NetStress, TenThousandIdleConnectionsCostNoCpu) {
     rt.block_on([&, lst = std::move(lst)]() mutable {
       auto conns = accept_from_child(lst, n, pid, 120s, &child_status);
       held = conns.size();
+      std::atomic<int> reading{0};
       std::atomic<int> ended{0};
       std::vector<spindle::task<void>> readers;
       for (auto& s : conns) {  // every connection has a fiber blocked reading it
-        readers.push_back(spindle::spawn([&s, &ended] {
+        readers.push_back(spindle::spawn([&s, &reading, &ended] {
           std::byte b[1];
+          ++reading;
           ended += s.read_some(b) == 0;
         }));
       }
-      spindle::this_fiber::sleep_for(200ms);  // let everything settle
+      while (reading.load() < static_cast<int>(held)) spindle::this_fiber::sleep_for(10ms);
+      spindle::this_fiber::sleep_for(scaled(200, 500) * 1ms);  // the last ones park
       const auto before = process_cpu_time();
       spindle::this_fiber::sleep_for(1s);
       idle_cpu = process_cpu_time() - before;

@@ -77,15 +77,21 @@ inline net::endpoint loopback_any_port() {
   return net::endpoint::parse("127.0.0.1:0");
 }
 
-// True when the process runs a single thread: fork() is then safe, and the
-// child may start a runtime of its own.
+// True when the process runs no thread but the calling one (and, under
+// ThreadSanitizer, its background thread, which it starts with the first
+// other thread and which fork() handles): fork() is then safe, and the child
+// may start a runtime of its own.
 inline bool single_threaded() {
   DIR* d = opendir("/proc/self/task");
   if (!d) return true;  // not Linux: trust the caller
   int n = 0;
   while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
   closedir(d);
+#if defined(__SANITIZE_THREAD__)
+  return n <= 2;
+#else
   return n == 1;
+#endif
 }
 
 // Runs f() in a child process, which exits with f's result (2 if it throws).

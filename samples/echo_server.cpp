@@ -1,0 +1,284 @@
+// echo_server: a TCP echo server on every core. One fiber per connection,
+// written as plain blocking code; thousands of connections served by one
+// worker thread per core.
+//
+//   echo_server [--port P] [--workers N]
+//       Serves 127.0.0.1:P (default 9000; 0 = any free port) until killed.
+//   echo_server --self-test N [--messages M] [--workers N]
+//       Serves a free port, and a client process (forked, one fiber per
+//       connection) opens N connections to it. All N are open at once, then
+//       each echoes M messages (1 to 1024 bytes), every byte checked. Prints
+//       what both sides saw and exits 0 on success. The clients live in a
+//       process of their own so that each process holds one end of every
+//       connection: 10,000 connections fit a 20,000-descriptor limit.
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <span>
+#include <spindle/spindle.hpp>
+#include <string>
+#include <system_error>
+#include <vector>
+
+using namespace std::chrono_literals;
+namespace net = spindle::net;
+
+namespace {
+
+struct settings {
+  int port = -1;            // -1: 9000 when serving, any free port for the self-test
+  std::size_t workers = 0;  // one per core
+  long self_test = 0;       // clients; 0 = serve until killed
+  int messages = 10;
+};
+
+settings parse_args(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--port" && has_value) {
+      s.port = std::atoi(argv[++i]);
+    } else if (arg == "--workers" && has_value) {
+      s.workers = static_cast<std::size_t>(std::atol(argv[++i]));
+    } else if (arg == "--self-test" && has_value) {
+      s.self_test = std::atol(argv[++i]);
+    } else if (arg == "--messages" && has_value) {
+      s.messages = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--port P] [--workers N] [--self-test CONNECTIONS [--messages M]]\n",
+                   argv[0]);
+      std::exit(2);
+    }
+  }
+  return s;
+}
+
+net::endpoint loopback(int port) {
+  return net::endpoint::parse("127.0.0.1:" + std::to_string(port));
+}
+
+// Connections being served right now, and the most at any moment.
+struct gauge {
+  std::atomic<long> now{0};
+  std::atomic<long> peak{0};
+  void up() {
+    const long n = ++now;
+    long p = peak.load();
+    while (n > p && !peak.compare_exchange_weak(p, n)) {
+    }
+  }
+  void down() { --now; }
+};
+
+// The whole server side of one connection.
+void echo(net::tcp_stream s, gauge& open) {
+  open.up();
+  std::byte buf[16 * 1024];
+  try {
+    while (std::size_t n = s.read_some(buf)) s.write_all(std::span<const std::byte>(buf, n));
+  } catch (const std::system_error&) {
+    // The client reset the connection: nothing left to serve.
+  }
+  open.down();
+}
+
+// Accepts until the listener is closed, one fiber per connection, and
+// returns once every connection has ended too.
+void serve(net::tcp_listener& lst, gauge& open) {
+  spindle::wait_group sessions;
+  std::exception_ptr error;
+  for (;;) {
+    net::tcp_stream s;
+    try {
+      s = lst.accept();
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::operation_canceled) error = std::current_exception();
+      break;  // operation_canceled: the listener was closed
+    }
+    sessions.add();
+    spindle::spawn(
+        [&sessions, &open](net::tcp_stream conn) {
+          echo(std::move(conn), open);
+          sessions.done();
+        },
+        std::move(s))
+        .detach();
+  }
+  sessions.wait();
+  if (error) std::rethrow_exception(error);
+}
+
+// Raises the descriptor limit for `wanted` connections plus a few of the
+// runtime's own (the hard limit too, when privileged); returns how many
+// connections fit.
+long fit_connections(long wanted) {
+  constexpr rlim_t spare = 64;
+  const rlim_t need = static_cast<rlim_t>(wanted) + spare;
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_cur < need) {
+    rlimit want{need, std::max(lim.rlim_max, need)};
+    if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
+      want = rlimit{lim.rlim_max, lim.rlim_max};
+      setrlimit(RLIMIT_NOFILE, &want);
+    }
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur >= need) return wanted;
+  const long fit = lim.rlim_cur > spare ? static_cast<long>(lim.rlim_cur - spare) : 0;
+  std::printf("the descriptor limit (%llu) allows %ld connections, not %ld: raise `ulimit -Hn`\n",
+              static_cast<unsigned long long>(lim.rlim_cur), fit, wanted);
+  return fit;
+}
+
+std::byte pattern(long client, int message, std::size_t i) {
+  return static_cast<std::byte>((client * 131 + message * 31 + static_cast<long>(i) * 7) & 0xff);
+}
+
+struct results {
+  std::atomic<long> connected{0};
+  std::atomic<long> messages{0};
+  std::atomic<long> bytes{0};
+  std::atomic<long> errors{0};
+};
+
+// One self-test client: connect, wait until every client is connected, then
+// echo `messages` messages and check every byte.
+void client(net::endpoint ep, long id, int messages, spindle::latch& all_open, results& r) {
+  std::optional<net::tcp_stream> s;
+  try {
+    s = net::tcp_stream::connect(ep);
+    s->set_timeout(60s);  // a self-test must end, even if something is broken
+    ++r.connected;
+  } catch (const std::system_error& e) {
+    if (r.errors++ == 0) std::fprintf(stderr, "client %ld: %s\n", id, e.what());
+  }
+  all_open.arrive_and_wait();  // every connection is open at this point
+  if (!s) return;
+  std::vector<std::byte> out(1024);
+  std::vector<std::byte> in(1024);
+  try {
+    for (int m = 0; m < messages; ++m) {
+      const std::size_t size = 1 + static_cast<std::size_t>((id * 31 + m * 17) % 1024);
+      for (std::size_t i = 0; i < size; ++i) out[i] = pattern(id, m, i);
+      s->write_all(std::span(out).first(size));
+      s->read_exact(std::span(in).first(size));
+      if (!std::equal(out.begin(), out.begin() + static_cast<long>(size), in.begin())) {
+        if (r.errors++ == 0)
+          std::fprintf(stderr, "client %ld: message %d came back wrong\n", id, m);
+        return;
+      }
+      ++r.messages;
+      r.bytes += static_cast<long>(size);
+    }
+  } catch (const std::system_error& e) {
+    if (r.errors++ == 0) std::fprintf(stderr, "client %ld: %s\n", id, e.what());
+  }
+}
+
+// The client process: n connections from fibers; 0 when every byte came back.
+int run_clients(const settings& cfg, net::endpoint ep, long n) {
+  spindle::runtime rt(spindle::options{.workers = cfg.workers});
+  results r;
+  rt.block_on([&] {
+    spindle::latch all_open(n);
+    std::vector<spindle::task<void>> clients;
+    clients.reserve(static_cast<std::size_t>(n));
+    for (long id = 0; id < n; ++id) {
+      clients.push_back(
+          spindle::spawn(client, ep, id, cfg.messages, std::ref(all_open), std::ref(r)));
+    }
+    for (auto& c : clients) c.join();
+  });
+  const bool ok = r.errors == 0 && r.connected == n && r.messages == n * cfg.messages;
+  std::printf("clients: %ld connections open at once, %ld messages (%.1f MB) echoed,\n",
+              r.connected.load(), r.messages.load(), static_cast<double>(r.bytes.load()) / 1e6);
+  std::printf("         every byte checked, %ld errors\n", r.errors.load());
+  std::fflush(stdout);
+  return ok ? 0 : 1;
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+int self_test(const settings& cfg) {
+  const long n = fit_connections(cfg.self_test);
+  if (n == 0) return 1;
+  // Bound before the fork, so the clients know where to connect; no runtime
+  // (no thread) exists yet, so forking is safe.
+  auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 0 : cfg.port));
+  const net::endpoint ep = lst.local_endpoint();
+  std::printf("listening on %s\n", ep.to_string().c_str());
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("fork");
+    return 1;
+  }
+  if (pid == 0) {
+    lst.close();  // the server's
+    _exit(run_clients(cfg, ep, n));
+  }
+
+  gauge open;
+  int status = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const double cpu_before = cpu_seconds();
+  spindle::runtime rt(spindle::options{.workers = cfg.workers});
+  // The listener moves into the fiber: a socket used by a runtime must be
+  // closed before that runtime is destroyed.
+  rt.block_on([&, lst = std::move(lst)]() mutable {
+    auto server = spindle::spawn(serve, std::ref(lst), std::ref(open));
+    // waitpid blocks its thread, so it runs on the blocking pool.
+    status = spindle::run_blocking([pid] {
+      int st = 0;
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      return st;
+    });
+    lst.close();
+    server.join();
+  });
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double cpu = cpu_seconds() - cpu_before;
+  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  std::printf("server:  %ld connections open at once at the peak, on %zu worker threads;\n",
+              open.peak.load(), rt.workers());
+  std::printf("         %.2f s, %.2f s of CPU time: %s\n", secs, cpu, ok ? "OK" : "FAILED");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const settings cfg = parse_args(argc, argv);
+  if (cfg.self_test > 0) return self_test(cfg);
+  spindle::runtime rt(spindle::options{.workers = cfg.workers});
+  rt.block_on([&] {
+    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 9000 : cfg.port));
+    std::printf("listening on %s\n", lst.local_endpoint().to_string().c_str());
+    std::fflush(stdout);
+    gauge open;
+    serve(lst, open);
+  });
+}

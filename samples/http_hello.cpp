@@ -1,0 +1,210 @@
+// http_hello: the HTTP/1.1 keep-alive "Hello, World!" server of the benchmark
+// SPEC. Every request (everything up to its blank line) is answered with the
+// same 13-byte text; pipelined requests are answered in one write.
+//
+//   http_hello [--port P] [--workers N]
+//       Serves 127.0.0.1:P (default 9001; 0 = any free port) until killed.
+//   http_hello --self-test N [--requests R] [--workers N]
+//       Serves a free port; N keep-alive clients (fibers of the same process)
+//       send R requests each, alone, pipelined, or split across writes, and
+//       check every response byte for byte. Exits 0 on success.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <span>
+#include <spindle/spindle.hpp>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+using namespace std::chrono_literals;
+namespace net = spindle::net;
+
+namespace {
+
+constexpr std::string_view response =
+    "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
+
+// A request head larger than this is refused (the connection is dropped).
+constexpr std::size_t max_head = 64 * 1024;
+
+struct settings {
+  int port = -1;  // -1: 9001 when serving, any free port for the self-test
+  std::size_t workers = 0;
+  long self_test = 0;
+  int requests = 20;
+};
+
+settings parse_args(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--port" && has_value) {
+      s.port = std::atoi(argv[++i]);
+    } else if (arg == "--workers" && has_value) {
+      s.workers = static_cast<std::size_t>(std::atol(argv[++i]));
+    } else if (arg == "--self-test" && has_value) {
+      s.self_test = std::atol(argv[++i]);
+    } else if (arg == "--requests" && has_value) {
+      s.requests = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--port P] [--workers N] [--self-test CLIENTS [--requests R]]\n",
+                   argv[0]);
+      std::exit(2);
+    }
+  }
+  return s;
+}
+
+net::endpoint loopback(int port) {
+  return net::endpoint::parse("127.0.0.1:" + std::to_string(port));
+}
+
+// Serves one keep-alive connection until the client closes it.
+void serve_connection(net::tcp_stream s) {
+  std::string in;   // received, not yet answered
+  std::string out;  // the answers to what one read completed
+  std::array<char, 16 * 1024> buf;
+  try {
+    for (;;) {
+      const std::size_t n = s.read_some(std::as_writable_bytes(std::span(buf)));
+      if (n == 0) return;
+      // A blank line may straddle two reads: look 3 bytes back.
+      std::size_t scan = in.size() < 3 ? 0 : in.size() - 3;
+      in.append(buf.data(), n);
+      std::size_t answered = 0;
+      for (std::size_t end; (end = in.find("\r\n\r\n", scan)) != std::string::npos;) {
+        out += response;
+        answered = scan = end + 4;
+      }
+      in.erase(0, answered);
+      if (!out.empty()) {
+        s.write_all(out);
+        out.clear();
+      }
+      if (in.size() > max_head) return;
+    }
+  } catch (const std::system_error&) {
+    // The client reset the connection.
+  }
+}
+
+// Accepts until the listener is closed, one fiber per connection, and
+// returns once every connection has ended too.
+void serve(net::tcp_listener& lst) {
+  spindle::wait_group sessions;
+  std::exception_ptr error;
+  for (;;) {
+    net::tcp_stream s;
+    try {
+      s = lst.accept();
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::operation_canceled) error = std::current_exception();
+      break;  // operation_canceled: the listener was closed
+    }
+    sessions.add();
+    spindle::spawn(
+        [&sessions](net::tcp_stream conn) {
+          serve_connection(std::move(conn));
+          sessions.done();
+        },
+        std::move(s))
+        .detach();
+  }
+  sessions.wait();
+  if (error) std::rethrow_exception(error);
+}
+
+struct results {
+  std::atomic<long> responses{0};
+  std::atomic<long> errors{0};
+};
+
+// One self-test client: `requests` requests on one connection, in rounds of
+// one request, two pipelined in one write, and one split across two writes.
+void client(net::endpoint ep, long id, int requests, results& r) {
+  constexpr std::string_view request =
+      "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: spindle-self-test\r\n\r\n";
+  try {
+    auto s = net::tcp_stream::connect(ep);
+    s.set_timeout(30s);
+    std::vector<std::byte> got;
+    for (int sent = 0, round = 0; sent < requests; ++round) {
+      int batch = 1;
+      switch ((id + round) % 3) {
+        case 0:
+          s.write_all(request);
+          break;
+        case 1:
+          batch = sent + 2 <= requests ? 2 : 1;
+          s.write_all(batch == 2 ? std::string(request) + std::string(request)
+                                 : std::string(request));
+          break;
+        default:
+          s.write_all(request.substr(0, 20));
+          spindle::this_fiber::yield();  // the server sees half a request first
+          s.write_all(request.substr(20));
+          break;
+      }
+      got.resize(response.size() * static_cast<std::size_t>(batch));
+      s.read_exact(got);
+      for (int k = 0; k < batch; ++k) {
+        const auto* p = reinterpret_cast<const char*>(got.data()) +
+                        response.size() * static_cast<std::size_t>(k);
+        if (std::string_view(p, response.size()) != response) {
+          if (r.errors++ == 0) std::fprintf(stderr, "client %ld: wrong response\n", id);
+          return;
+        }
+        ++r.responses;
+      }
+      sent += batch;
+    }
+  } catch (const std::system_error& e) {
+    if (r.errors++ == 0) std::fprintf(stderr, "client %ld: %s\n", id, e.what());
+  }
+}
+
+int self_test(spindle::runtime& rt, const settings& cfg) {
+  results r;
+  const auto start = std::chrono::steady_clock::now();
+  rt.block_on([&] {
+    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 0 : cfg.port));
+    const net::endpoint ep = lst.local_endpoint();
+    std::printf("listening on %s\n", ep.to_string().c_str());
+    std::fflush(stdout);
+    auto server = spindle::spawn(serve, std::ref(lst));
+    std::vector<spindle::task<void>> clients;
+    for (long id = 0; id < cfg.self_test; ++id) {
+      clients.push_back(spindle::spawn(client, ep, id, cfg.requests, std::ref(r)));
+    }
+    for (auto& c : clients) c.join();
+    lst.close();
+    server.join();
+  });
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const bool ok = r.errors == 0 && r.responses == cfg.self_test * cfg.requests;
+  std::printf("self-test: %ld keep-alive clients, %ld responses checked, %.2f s, %ld errors: %s\n",
+              cfg.self_test, r.responses.load(), secs, r.errors.load(), ok ? "OK" : "FAILED");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const settings cfg = parse_args(argc, argv);
+  spindle::runtime rt(spindle::options{.workers = cfg.workers});
+  if (cfg.self_test > 0) return self_test(rt, cfg);
+  rt.block_on([&] {
+    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 9001 : cfg.port));
+    std::printf("listening on %s\n", lst.local_endpoint().to_string().c_str());
+    std::fflush(stdout);
+    serve(lst);
+  });
+}
