@@ -33,12 +33,6 @@
 // sender's worker, so ping-pong between two fibers stays on one core.
 #pragma once
 
-#include <spindle/channel_closed.hpp>
-#include <spindle/detail/chan_state.hpp>
-#include <spindle/detail/deadline.hpp>
-#include <spindle/detail/waiter.hpp>
-#include <spindle/select.hpp>
-
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -46,6 +40,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <spindle/channel_closed.hpp>
+#include <spindle/detail/chan_state.hpp>
+#include <spindle/detail/deadline.hpp>
+#include <spindle/detail/waiter.hpp>
+#include <spindle/select.hpp>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -66,26 +65,21 @@ class channel {
   // Throws std::invalid_argument if capacity < 0.
   explicit channel(std::ptrdiff_t capacity) : state_(make_state(capacity)) {}
 
-  void send(const T& v) const
-    requires std::copy_constructible<T>
-  {
+  void send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     send(std::move(copy));
   }
   void send(T&& v) const { give(v, detail::blocking::forever, {}); }
 
-  bool try_send(const T& v) const
-    requires std::copy_constructible<T>
-  {
+  bool try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     return try_send(std::move(copy));
   }
   bool try_send(T&& v) const { return give(v, detail::blocking::never, {}); }
 
   template <class Rep, class Period>
-  bool send_for(const T& v, const std::chrono::duration<Rep, Period>& d) const
-    requires std::copy_constructible<T>
-  {
+  bool send_for(const T& v, const std::chrono::duration<Rep, Period>& d)
+      const requires std::copy_constructible<T> {
     return send_until(v, detail::deadline_after(d));
   }
   template <class Rep, class Period>
@@ -94,9 +88,8 @@ class channel {
   }
 
   template <class Clock, class Duration>
-  bool send_until(const T& v, const std::chrono::time_point<Clock, Duration>& tp) const
-    requires std::copy_constructible<T>
-  {
+  bool send_until(const T& v, const std::chrono::time_point<Clock, Duration>& tp)
+      const requires std::copy_constructible<T> {
     T copy(v);
     return send_until(std::move(copy), tp);
   }
@@ -146,7 +139,8 @@ class channel {
   using state = detail::chan_state<T>;
 
   static std::shared_ptr<state> make_state(std::ptrdiff_t capacity) {
-    if (capacity < 0) throw std::invalid_argument("spindle::channel: capacity must not be negative");
+    if (capacity < 0)
+      throw std::invalid_argument("spindle::channel: capacity must not be negative");
     return std::make_shared<state>(static_cast<std::size_t>(capacity));
   }
 

@@ -20,14 +20,13 @@
 // waiter has been claimed, and an exception there would strand that waiter.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <spindle/detail/ring_buffer.hpp>
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
 #include <spindle/detail/wake_list.hpp>
-
-#include <cstddef>
-#include <cstdint>
-#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -42,8 +41,8 @@ enum class blocking : std::uint8_t { never, until_deadline, forever };
 
 template <class T>
 struct chan_op {
-  T* give = nullptr;                 // a blocked send: the value to move out
-  std::optional<T>* take = nullptr;  // a blocked receive: where the value goes
+  T* give = nullptr;                       // a blocked send: the value to move out
+  std::optional<T>* take = nullptr;        // a blocked receive: where the value goes
   chan_step outcome = chan_step::blocked;  // written by the claimer, before unpark
 };
 

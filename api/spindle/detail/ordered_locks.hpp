@@ -7,12 +7,11 @@
 // one lock at a time and cannot take part in a cycle.
 #pragma once
 
-#include <spindle/detail/spinlock.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <functional>
+#include <spindle/detail/spinlock.hpp>
 
 namespace spindle::detail {
 
