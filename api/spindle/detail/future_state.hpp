@@ -11,12 +11,11 @@
 // of a reference, so the state outlives the wake-ups it does.
 #pragma once
 
-#include <spindle/detail/spinlock.hpp>
-#include <spindle/detail/waiter.hpp>
-
 #include <atomic>
 #include <exception>
 #include <optional>
+#include <spindle/detail/spinlock.hpp>
+#include <spindle/detail/waiter.hpp>
 
 namespace spindle::detail {
 
@@ -67,10 +66,10 @@ class future_state_base {
 
  private:
   spinlock lock_;
-  wait_queue waiters_;                     // guarded by lock_
+  wait_queue waiters_;                            // guarded by lock_
   future_continuation* continuations_ = nullptr;  // guarded by lock_
   std::atomic<bool> claimed_{false};
-  std::atomic<bool> ready_{false};         // set under lock_, read without it
+  std::atomic<bool> ready_{false};  // set under lock_, read without it
 };
 
 template <class T>
