@@ -16,7 +16,9 @@ template <class Serve>
 void serve_forever(const args& a, int default_port, Serve serve) {
   spindle::runtime rt(spindle::options{.workers = a.workers});
   rt.block_on([&] {
-    auto ep = spindle::net::endpoint::parse("127.0.0.1:" + std::to_string(a.port ? a.port : default_port));
+    char text[32];
+    std::snprintf(text, sizeof text, "127.0.0.1:%d", a.port ? a.port : default_port);
+    auto ep = spindle::net::endpoint::parse(text);
     auto listener = spindle::net::tcp_listener::bind(ep);
     std::fprintf(stderr, "listening on 127.0.0.1:%u\n", listener.local_endpoint().port());
     for (;;) {
