@@ -31,15 +31,13 @@
 // switches does not switch at all.
 #pragma once
 
+#include "context_switch.hpp"
 #include "runtime_core.hpp"
 #include "sanitizers.hpp"
 #include "worker.hpp"
 
-#include <boost/context/detail/fcontext.hpp>
-
 namespace spindle::detail {
 namespace switch_detail {
-namespace ctx = boost::context::detail;
 
 enum : std::uint32_t { park_running = 0, park_parked = 1, park_woken = 2 };
 
@@ -105,7 +103,7 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   w.current = next;
   void* target = next ? next->sched.context : w.sched_context;
   before_switch(san_of(w, self), san_of(w, next), action == after_switch_action::finish);
-  land(ctx::jump_fcontext(target, &w));
+  land(switch_context(target, &w));
 }
 
 // The running fiber leaves its worker: straight to the next local fiber if
