@@ -61,7 +61,8 @@ bool mutex::try_lock_until_steady(detail::clock::time_point deadline) {
 }
 
 bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
-  if (held_by(me)) {
+  // A timed lock by the owner is left to time out, as with any other holder.
+  if (deadline == detail::no_deadline && held_by(me)) {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "spindle::mutex::lock: the caller already holds the mutex");
   }

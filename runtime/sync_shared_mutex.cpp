@@ -55,7 +55,8 @@ bool shared_mutex::try_lock_until_steady(detail::clock::time_point deadline) {
 }
 
 bool shared_mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
-  if (owner_.load(std::memory_order_relaxed) == me) {
+  // A timed lock by the owner is left to time out, as with any other holder.
+  if (deadline == detail::no_deadline && owner_.load(std::memory_order_relaxed) == me) {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "spindle::shared_mutex::lock: the caller already holds it");
   }

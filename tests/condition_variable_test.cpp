@@ -14,10 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include "sync_support.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
+using spindle::test::spawn_started;
 
 namespace {
 
@@ -292,7 +294,7 @@ TEST(ConditionVariable, WaitWithoutHoldingTheLockThrows) {
     EXPECT_THROW(cv.wait(empty, [] { return false; }), std::system_error);
     // A unique_lock that owns a mutex another fiber locked: not the caller's.
     lk.lock();
-    auto other = spindle::spawn([&] {
+    auto other = spawn_started([&] {
       try {
         cv.wait(lk);
         return false;

@@ -15,10 +15,12 @@
 #include <thread>
 #include <vector>
 
+#include "sync_support.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
+using spindle::test::spawn_started;
 
 namespace {
 
@@ -129,7 +131,7 @@ TEST(Mutex, TryLock) {
   spindle::mutex m;
   rt.block_on([&] {
     ASSERT_TRUE(m.try_lock());
-    EXPECT_FALSE(spindle::spawn([&] { return m.try_lock(); }).join());
+    EXPECT_FALSE(spawn_started([&] { return m.try_lock(); }).join());
     m.unlock();
     EXPECT_TRUE(spindle::spawn([&] {
                   bool ok = m.try_lock();
@@ -336,7 +338,7 @@ TEST(Mutex, UnlockByNonOwnerThrows) {
   }
   rt.block_on([&] {
     m.lock();
-    auto other = spindle::spawn([&] {
+    auto other = spawn_started([&] {
       try {
         m.unlock();
         return false;

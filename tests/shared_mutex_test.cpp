@@ -14,10 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include "sync_support.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
+using spindle::test::spawn_started;
 
 namespace {
 
@@ -242,14 +244,15 @@ TEST(SharedMutex, MisuseThrows) {
   }
   rt.block_on([&] {
     sm.lock();
-    EXPECT_FALSE(spindle::spawn([&] {
-                   try {
-                     sm.unlock();
-                     return true;
-                   } catch (const std::system_error& e) {
-                     return e.code() != std::errc::operation_not_permitted;
-                   }
-                 }).join());
+    auto other = spawn_started([&] {
+      try {
+        sm.unlock();
+        return false;
+      } catch (const std::system_error& e) {
+        return e.code() == std::errc::operation_not_permitted;
+      }
+    });
+    EXPECT_TRUE(other.join());
     try {
       sm.lock();
       ADD_FAILURE() << "recursive lock did not throw";

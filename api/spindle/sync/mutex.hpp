@@ -6,8 +6,9 @@
 // std::mutex, the fiber (or thread) that locked it must unlock it: unlock() by
 // anyone else throws std::system_error(errc::operation_not_permitted), and
 // lock() by the owner throws errc::resource_deadlock_would_occur instead of
-// hanging. A mutex may be destroyed as soon as no caller is inside it -- in
-// particular by whoever locked it after another party unlocked it.
+// hanging (a timed lock by the owner simply times out). A mutex may be
+// destroyed as soon as no caller is inside it -- in particular by whoever
+// locked it after another party unlocked it.
 //
 // Design (Go's sync.Mutex, adapted to an intrusive wait queue):
 //  * Uncontended lock and unlock are one CAS each on `state_`.

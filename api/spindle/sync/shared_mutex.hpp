@@ -5,8 +5,9 @@
 // As std::shared_mutex, with these checks: unlock() by anyone but the
 // exclusive owner throws std::system_error(errc::operation_not_permitted), as
 // does unlock_shared() while nobody holds it shared; lock() by the exclusive
-// owner throws errc::resource_deadlock_would_occur. Locking shared twice in one
-// fiber may deadlock (a writer can queue in between), as with std.
+// owner throws errc::resource_deadlock_would_occur (a timed lock by it simply
+// times out). Locking shared twice in one fiber may deadlock (a writer can
+// queue in between), as with std.
 //
 // Fairness is phase-fair, so neither side starves:
 //  * A waiting writer stops new readers from entering (`writer_waiting`); the
