@@ -101,8 +101,9 @@ TEST(Channel, BoundedSendBlocksWhileFull) {
         sent = i + 1;
       }
     });
+    while (sent.load() < 2) spindle::this_fiber::yield();
     spindle::this_fiber::sleep_for(20ms);
-    EXPECT_EQ(sent.load(), 2);
+    EXPECT_EQ(sent.load(), 2);  // the third send is still blocked
     EXPECT_EQ(ch.recv(), 0);  // frees a slot; the blocked value moves into it
     sender.join();
     EXPECT_EQ(ch.recv(), 1);

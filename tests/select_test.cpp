@@ -67,6 +67,7 @@ TEST(Select, DefaultWhenNothingIsReady) {
   EXPECT_TRUE(ran);
   EXPECT_EQ(b.recv(), 1);
   EXPECT_FALSE(b.try_recv());  // the send case's value did not get in
+  EXPECT_EQ(spindle::select(spindle::on_default([] {})), 0u);
 }
 
 TEST(Select, SameChannelInSeveralCases) {

@@ -24,6 +24,7 @@
 #include <memory>
 #include <spindle/detail/deadline.hpp>
 #include <spindle/detail/future_state.hpp>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -148,7 +149,10 @@ class promise {
     set([](auto&) {});
   }
 
+  // e must not be null (std::promise makes that undefined; here it throws
+  // std::invalid_argument, so get() can rely on value or error being set).
   void set_exception(std::exception_ptr e) {
+    if (!e) throw std::invalid_argument("spindle::promise::set_exception: null exception_ptr");
     set([&](auto& s) { s.error = std::move(e); });
   }
 

@@ -306,8 +306,12 @@ auto on_default(F f) {
 
 // Completes exactly one of the cases and returns its index (see the top of
 // this file). Inside a fiber only the fiber waits; a plain thread blocks.
+// Cases are one-shot (a send case gives its value away, a receive case keeps
+// its outcome), hence rvalues only: the on_* calls themselves, or std::move.
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
+  static_assert((!std::is_lvalue_reference_v<Cases> && ...),
+                "spindle::select takes its cases as rvalues: they are one-shot");
   return detail::run_select(cases...);
 }
 
