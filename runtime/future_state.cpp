@@ -26,13 +26,6 @@ void future_state_base::publish() noexcept {
   }
 }
 
-bool future_state_base::set_error(std::exception_ptr e) noexcept {
-  if (!claim_result()) return false;
-  error = std::move(e);
-  publish();
-  return true;
-}
-
 bool future_state_base::wait_until(clock::time_point deadline) {
   if (ready()) return true;
   waiter w;

@@ -176,11 +176,12 @@ class promise {
     s.publish();
   }
 
-  // A promise that goes away unset breaks its promise.
+  // A promise that goes away unset breaks its promise. (The claim comes first
+  // so that a satisfied promise dies without allocating an exception.)
   void abandon() noexcept {
-    if (state_) {
-      state_->set_error(
-          std::make_exception_ptr(std::future_error(std::future_errc::broken_promise)));
+    if (state_ && state_->claim_result()) {
+      state_->error = std::make_exception_ptr(std::future_error(std::future_errc::broken_promise));
+      state_->publish();
     }
   }
 

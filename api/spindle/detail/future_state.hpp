@@ -1,7 +1,7 @@
 // future_state<T>: the shared state of one promise/future pair.
 //
 // Life of a state: a setter claims the right to set the result
-// (claim_result, once ever), writes value or error, then publish()es: ready_
+// (claim_result), writes value or error, then publish()es: ready_
 // becomes true, blocked waiters are woken and continuations run. Everything
 // written before publish is read only after ready() is seen true (acquire),
 // or after a wait that publish ended, so value and error need no lock.
@@ -43,16 +43,13 @@ class future_state_base {
 
   bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
 
-  // True for exactly one caller, ever: that caller then sets the result and
-  // calls publish() (or gives the claim back with unclaim() if it failed to).
+  // True for one caller only: that caller then sets the result and calls
+  // publish(), or, if storing the result threw, gives the claim back.
   bool claim_result() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
   void unclaim() noexcept { claimed_.store(false, std::memory_order_release); }
 
   // Makes the result visible: wakes every waiter, then runs every continuation.
   void publish() noexcept;
-
-  // claim_result() + error = e + publish(); false if the result was already claimed.
-  bool set_error(std::exception_ptr e) noexcept;
 
   // Waits until ready() or the deadline (no_deadline: none);
   // returns ready(). Never returns false before the deadline.
