@@ -162,6 +162,33 @@ TEST(Select, BlockedSendCaseWokenByAReceiver) {
   });
 }
 
+TEST(Select, SendAndReceiveOnOneRendezvousChannelNeverMatchEachOther) {
+  spindle::runtime rt(two_workers());
+  rt.block_on([] {
+    spindle::channel<int> a(0);
+    for (int round = 0; round < 2; ++round) {
+      // The partner arrives after the select has blocked with both cases linked.
+      auto partner = spindle::spawn([a, round] {
+        spindle::this_fiber::sleep_for(5ms);
+        if (round == 0) return *a.recv();
+        a.send(2);
+        return 0;
+      });
+      std::optional<int> got;
+      std::size_t i = spindle::select(spindle::on_send(a, 1, [] {}),
+                                      spindle::on_recv(a, [&](std::optional<int> v) { got = v; }));
+      EXPECT_EQ(i, static_cast<std::size_t>(round));
+      if (round == 0) {
+        EXPECT_EQ(partner.join(), 1);
+        EXPECT_FALSE(got);
+      } else {
+        partner.join();
+        EXPECT_EQ(got, 2);
+      }
+    }
+  });
+}
+
 TEST(Select, FromAPlainThread) {
   spindle::runtime rt(two_workers());
   spindle::channel<int> a(0), b(0);
