@@ -78,8 +78,10 @@ namespace {
 // it turns skynet and fib into depth-first work on each worker while idle
 // workers steal the siblings). Only with half the joiner's stack still free.
 bool try_run_inline(fiber& f) {
+  // Only `started` may be read here: `sched.stack` is written by whichever
+  // worker starts the fiber, concurrently with this join.
   fiber* self = current_fiber();
-  if (!self || f.sched.stack || f.sched.started.load(std::memory_order_relaxed)) return false;
+  if (!self || f.sched.started.load(std::memory_order_acquire)) return false;
   auto* sp = static_cast<char*>(__builtin_frame_address(0));
   stack_block* s = self->sched.stack;
   if (static_cast<std::size_t>(sp - s->bottom) < s->size / 2) return false;
