@@ -95,12 +95,14 @@ bool shared_mutex::lock_slow(detail::owner_id me, detail::clock::time_point dead
       // Readers may have queued only because we were waiting: unless a writer
       // holds the lock (its unlock will admit them), admit them now. `writer`
       // cannot change here while readers_ is non-empty: its unlock needs spin_.
+      // The CAS acquires the last writer's release, which the readers we
+      // admit (through unpark) must see.
       std::uint32_t s = state_.load(std::memory_order_relaxed);
       const std::uint32_t admitted =
           (s & writer) ? 0 : static_cast<std::uint32_t>(detail::claim_all(readers_, wake));
       const std::uint32_t clear = writer_waiting | (readers_.empty() ? readers_waiting : 0);
       while (!state_.compare_exchange_weak(s, (s & ~clear) + admitted * one_reader,
-                                           std::memory_order_release, std::memory_order_relaxed)) {
+                                           std::memory_order_acq_rel, std::memory_order_relaxed)) {
       }
     }
   }
@@ -161,12 +163,14 @@ void shared_mutex::unlock_slow() {
 void shared_mutex::unlock_shared_slow() {
   detail::wake_list wake;
   std::lock_guard<detail::spinlock> g(spin_);
-  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  // Acquire: if we turn out to be the last reader, the writer we hand over to
+  // must see what every other reader did before leaving (their releases).
+  std::uint32_t s = state_.load(std::memory_order_acquire);
   // Other readers may have left meanwhile (we may have become the last), or a
   // timed-out writer may have cleared `writer_waiting`.
   while ((s & writer_waiting) == 0 || s >= 2 * one_reader) {
     if (state_.compare_exchange_weak(s, s - one_reader, std::memory_order_release,
-                                     std::memory_order_relaxed)) {
+                                     std::memory_order_acquire)) {
       return;
     }
   }

@@ -250,28 +250,37 @@ TEST(ConditionVariable, ThreadsAndFibersWakeEachOther) {
   EXPECT_EQ(turn, 2 * rounds);
 }
 
+// The waiter can only leave through the notify_all() below (it is queued
+// before the notifier changes the state, and there are no spurious wake-ups),
+// and it destroys the condition variable at once: notify_all() must not touch
+// it after unparking the waiter.
 TEST(ConditionVariable, DestroyedByTheWokenWaiter) {
   spindle::runtime rt(two_workers());
   rt.block_on([] {
     for (int r = 0; r < scaled(2000, 300); ++r) {
-      auto* m = new spindle::mutex;
-      auto* cv = new spindle::condition_variable;
-      auto* ready = new bool(false);
-      auto waiter = spindle::spawn([=] {
+      struct shared {
+        spindle::mutex m;
+        spindle::condition_variable cv;
+        bool queued = false;  // guarded by m
+        bool ready = false;   // guarded by m
+      };
+      auto* s = new shared;
+      auto waiter = spindle::spawn([s] {
         {
-          std::unique_lock<spindle::mutex> lk(*m);
-          cv->wait(lk, [&] { return *ready; });
+          std::unique_lock<spindle::mutex> lk(s->m);
+          s->queued = true;
+          s->cv.wait(lk, [&] { return s->ready; });
         }
-        delete cv;  // the notify that woke us no longer touches it
-        delete m;
-        delete ready;
+        delete s;
       });
-      if (r % 2) spindle::this_fiber::yield();
-      {
-        std::lock_guard<spindle::mutex> g(*m);
-        *ready = true;
+      for (bool set = false; !set;) {
+        {
+          std::lock_guard<spindle::mutex> g(s->m);
+          if (s->queued) s->ready = set = true;
+        }
+        if (!set) spindle::this_fiber::yield();
       }
-      cv->notify_all();
+      s->cv.notify_all();
       waiter.join();
     }
   });
