@@ -94,8 +94,12 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
 
     // Park. The CAS that publishes `waiters` (and gives up `woken`) requires
     // `locked`, so the holder's unlock is bound to see us.
-    const bool starving =
-        is_heir && (losses >= starve_losses || detail::clock::now() - first_parked >= starve_after);
+    bool starving = false;
+    if (is_heir) {
+      starving = losses >= starve_losses || detail::clock::now() - first_parked >= starve_after;
+    } else {
+      first_parked = detail::clock::now();  // read outside spin_: it is a call
+    }
     detail::waiter w;
     detail::wait_node node(w, nullptr, woken_to_retry);
     {
@@ -117,7 +121,6 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
         heir_ = &node;  // empty: see the invariant on heir_
       } else {
         queue_.push_back(node);
-        first_parked = detail::clock::now();
       }
     }
     has_woken = false;
