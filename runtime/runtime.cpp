@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 #include <typeinfo>
+#include <utility>
 
 namespace spindle {
 
@@ -41,6 +42,11 @@ namespace detail {
 fiber* current_fiber() noexcept {
   worker* w = current_worker();
   return w ? w->current : nullptr;
+}
+
+fiber* current_identity() noexcept {
+  fiber* f = current_fiber();
+  return f && f->sched.inline_child ? f->sched.inline_child : f;
 }
 
 runtime_core* current_runtime() noexcept {
@@ -86,6 +92,12 @@ bool try_run_inline(fiber& f) {
   stack_block* s = self->sched.stack;
   if (static_cast<std::size_t>(sp - s->bottom) < s->size / 2) return false;
   if (f.sched.started.exchange(true, std::memory_order_acq_rel)) return false;
+  // The child keeps its own identity (this_fiber::id, mutex ownership).
+  struct identity_scope {
+    fiber* self;
+    fiber* outer;
+    ~identity_scope() { self->sched.inline_child = outer; }
+  } scope{self, std::exchange(self->sched.inline_child, &f)};
   try {
     f.run_body();
   } catch (const fiber_unwind&) {
@@ -150,7 +162,7 @@ void sleep_until(detail::clock::time_point deadline) {
 }
 
 std::uint64_t id() {
-  detail::fiber* f = detail::current_fiber();
+  detail::fiber* f = detail::current_identity();
   if (!f) throw std::logic_error("spindle::this_fiber::id called outside a fiber");
   return f->sched.id;
 }

@@ -8,7 +8,7 @@
 namespace spindle::detail {
 
 owner_id caller_id() noexcept {
-  if (const fiber* f = current_fiber()) return static_cast<owner_id>(f->sched.id << 1) | 1;
+  if (const fiber* f = current_identity()) return static_cast<owner_id>(f->sched.id << 1) | 1;
   alignas(2) thread_local const char thread_tag = 0;
   return reinterpret_cast<owner_id>(&thread_tag);
 }

@@ -313,6 +313,23 @@ TEST(Runtime, MisuseErrors) {
   EXPECT_THROW(rt.block_on([&rt] { return rt.block_on([] { return 0; }); }), std::logic_error);
 }
 
+TEST(Runtime, JoinedChildKeepsItsIdentity) {
+  // One worker and an immediate join: the child has not started, so join()
+  // runs it inline on the parent's stack; it must still be itself.
+  spindle::runtime rt(spindle::options{.workers = 1});
+  rt.block_on([] {
+    auto parent = spindle::this_fiber::id();
+    for (int i = 0; i < 100; ++i) {
+      auto t = spindle::spawn([] { return spindle::this_fiber::id(); });
+      auto expect = t.id();
+      auto got = t.join();
+      EXPECT_EQ(got, expect);
+      EXPECT_NE(got, parent);
+    }
+    EXPECT_EQ(spindle::this_fiber::id(), parent);
+  });
+}
+
 TEST(Runtime, DoneAndIds) {
   spindle::runtime rt(spindle::options{.workers = 2});
   auto t = rt.spawn([] { return spindle::this_fiber::id(); });

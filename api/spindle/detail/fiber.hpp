@@ -37,6 +37,10 @@ struct fiber_sched_state {
   // of its own) or a joiner that runs it inline (see wait_for_completion).
   std::atomic<bool> started{false};
   bool unwinding = false;           // fiber_unwind was thrown into it (shutdown)
+  // The fiber that join() is running inline on this fiber's stack (the
+  // innermost one), or null; it is who "this fiber" is meanwhile. Touched only
+  // by the code running on this stack.
+  fiber* inline_child = nullptr;
 };
 
 // join_state values; any other value is the address of the joining waiter.
@@ -112,6 +116,9 @@ runtime_core* current_runtime() noexcept;
 // The running fiber, or null on a plain thread. Never cached across a
 // suspension (the fiber may resume on another thread): a non-inlined read.
 fiber* current_fiber() noexcept;
+// Who the running code is: current_fiber(), or the fiber a join() runs inline
+// on its stack. Identity for this_fiber::id() and for mutex ownership.
+fiber* current_identity() noexcept;
 void wait_for_completion(fiber& f);   // blocks the fiber or thread until join_done
 void report_detached_error(fiber& f) noexcept;
 
