@@ -19,6 +19,7 @@
 
 namespace spindle::detail {
 
+class fiber;
 class runtime_core;
 class waiter;
 struct stack_block;
