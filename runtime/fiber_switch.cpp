@@ -69,8 +69,8 @@ void yield() {
   if (!w || !w->current) [[unlikely]]
     throw std::logic_error("spindle::this_fiber::yield called outside a fiber");
   fiber* self = w->current;
-  switch_away(*w, self, after_switch_action::requeue);
-  if (self->sched.rt->stopping() && !self->sched.unwinding) [[unlikely]] {
+  worker& now = switch_away(*w, self, after_switch_action::requeue);
+  if (now.stopping.load(std::memory_order_relaxed) && !self->sched.unwinding) [[unlikely]] {
     self->sched.unwinding = true;
     throw fiber_unwind{};
   }

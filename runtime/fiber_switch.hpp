@@ -96,25 +96,29 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
 
 // Switches from `self` (null: the scheduler loop) to `next` (null: the
 // scheduler loop), leaving `action` for the landing side to apply to `self`.
-[[gnu::always_inline]] inline void jump(worker& w, fiber* self, fiber* next, after_switch_action action) {
+// Returns the worker the caller resumed on (it may have migrated).
+[[gnu::always_inline]] inline worker& jump(worker& w, fiber* self, fiber* next, after_switch_action action) {
   if (next && !next->sched.stack) [[unlikely]] prepare_first_run(w, next);
   w.pending_prev = self;
   w.pending_action = action;
   w.current = next;
   void* target = next ? next->sched.context : w.sched_context;
   before_switch(san_of(w, self), san_of(w, next), action == after_switch_action::finish);
-  land(switch_context(target, &w));
+  ctx::transfer_t t = switch_context(target, &w);
+  land(t);
+  return *static_cast<worker*>(t.data);
 }
 
 // The running fiber leaves its worker: straight to the next local fiber if
 // there is one (one jump), else to the scheduler loop.
-[[gnu::always_inline]] inline void switch_away(worker& w, fiber* self, after_switch_action action) {
+// Returns the worker the caller resumed on.
+[[gnu::always_inline]] inline worker& switch_away(worker& w, fiber* self, after_switch_action action) {
   fiber* next = nullptr;
-  if (!w.rt.stopping()) {
+  if (!w.stopping.load(std::memory_order_relaxed)) [[likely]] {
     do next = w.next_local();
     while (next && !claim_start(next));
   }
-  jump(w, self, next, action);
+  return jump(w, self, next, action);
 }
 
 }  // namespace switch_detail

@@ -81,6 +81,7 @@ runtime_core::~runtime_core() { shut_down(); }
 
 void runtime_core::shut_down() {
   stopping_.store(true, std::memory_order_seq_cst);
+  for (auto& w : workers) w->stopping.store(true, std::memory_order_seq_cst);
   for (auto& w : workers) w->unpark();
   io->wake();
   for (auto& w : workers) w->join();

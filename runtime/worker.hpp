@@ -82,10 +82,13 @@ class worker {
   fiber* pending_prev = nullptr;       // the fiber that just switched away, and
   after_switch_action pending_action = after_switch_action::none;  // what to do with it
   stack_cache stacks;
-  std::uint32_t tick = 0;              // scheduling rounds, for periodic checks
+  std::uint32_t until_periodic = global_check_interval;  // rounds left to the periodic check
   std::uint32_t runnext_streak = 0;    // consecutive runs from runnext (bounded)
   std::uint64_t rng;                   // victim selection
   bool searching = false;
+  // A copy of runtime_core::stopping() in the worker's own cache line, read
+  // on every switch (set once, by shutdown, before the workers are woken).
+  std::atomic<bool> stopping{false};
   std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
 
  private:
@@ -118,7 +121,8 @@ inline bool worker::push_local(fiber* f, bool woken) noexcept {
 }
 
 inline fiber* worker::next_local() noexcept {
-  if (++tick % global_check_interval == 0) {
+  if (--until_periodic == 0) [[unlikely]] {
+    until_periodic = global_check_interval;
     if (fiber* f = periodic_check()) return f;
   }
   if (runnext_streak < max_runnext_streak && runnext.load(std::memory_order_relaxed)) {
