@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -61,6 +62,12 @@ class fiber {
   std::exception_ptr error;  // written by the fiber before join_done, read after
 
   virtual ~fiber() = default;
+
+  // Control blocks come from a size-classed pool with per-thread caches
+  // (runtime/fiber_allocator.cpp): spawn costs no malloc and few page faults.
+  static void* operator new(std::size_t n);
+  static void operator delete(void* p, std::size_t n) noexcept;
+
   // Runs the callable and stores its result; an exception escapes to the caller.
   virtual void run_body() = 0;
 
