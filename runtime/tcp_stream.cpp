@@ -86,24 +86,35 @@ tcp_stream tcp_stream::connect(const endpoint& ep) {
   return connect_within(ep, detail::clock::duration::max());
 }
 
+namespace {
+
+// "what address", built with append() (see endpoint.cpp on GCC PR 105329).
+std::string describe(const char* what, const endpoint& ep) {
+  std::string s = what;
+  s.append(" ").append(ep.to_string());
+  return s;
+}
+
+}  // namespace
+
 tcp_stream tcp_stream::connect_within(const endpoint& ep, detail::clock::duration timeout) {
   constexpr const char* what = "spindle::net::tcp_stream::connect";
   detail::socket_fd sock(detail::open_socket(ep.family(), SOCK_STREAM, what));
   if (::connect(sock.get(), ep.data(), ep.size()) == 0) return tcp_stream(std::move(sock));
   // EINTR: the connection attempt goes on asynchronously, as EINPROGRESS.
   if (const int err = detail::last_error(); err != EINPROGRESS && err != EINTR) {
-    throw_errno(err, what + (" " + ep.to_string()));
+    throw_errno(err, describe(what, ep));
   }
   detail::call_deadline deadline(timeout);
   for (;;) {
     if (!sock.wait_writable(deadline.get(), what)) {
-      throw_errno(ETIMEDOUT, what + (" " + ep.to_string()));
+      throw_errno(ETIMEDOUT, describe(what, ep));
     }
     int err = 0;
     socklen_t len = sizeof err;
     if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
       throw_errno(detail::last_error(), what);
-    if (err != 0) throw_errno(err, what + (" " + ep.to_string()));
+    if (err != 0) throw_errno(err, describe(what, ep));
     // No error is also what an attempt still in progress reports, after a
     // spurious wake-up: only a peer address proves the connection.
     sockaddr_storage peer{};

@@ -14,8 +14,9 @@ failed=0
 
 count() {  # count <name> <ctest log>
   local p f
-  p=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$2")
-  f=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*|Failed|Timeout|Exception)' "$2")
+  # ctest prints one "k/N Test #i: name .... Passed|***Failed|***Timeout|..." line per test.
+  p=$(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$2" | grep -cE ' +Passed +[0-9.]+ sec$')
+  f=$(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$2" | grep -vE ' +Passed +[0-9.]+ sec$' | grep -cv 'Skipped')
   echo "== $1: $p passed, $f failed"
   passed=$((passed + p))
   failed=$((failed + f))

@@ -164,7 +164,7 @@ TEST(NetStress, ThousandConnectionsHundredMessagesEveryByteChecked) {
 // The clients are a child process, so each process holds one end of every
 // connection; every connection stays open until all are, then echoes.
 TEST(NetStress, TenThousandConcurrentConnections) {
-  const int n = scaled(10'000, 2'000);
+  constexpr int n = scaled(10'000, 2'000);
   if (spindle::test::raise_fd_limit() < fds_for(n)) {
     GTEST_SKIP() << "RLIMIT_NOFILE hard limit too low for " << n << " connections";
   }
@@ -172,7 +172,7 @@ TEST(NetStress, TenThousandConcurrentConnections) {
   auto lst = tcp_listener::bind(spindle::test::loopback_any_port());
   const endpoint ep = lst.local_endpoint();
 
-  const pid_t pid = spindle::test::fork_child([ep, n] {
+  const pid_t pid = spindle::test::fork_child([ep] {
     spindle::runtime rt(spindle::options{.workers = 2});
     std::atomic<int> good{0};
     rt.block_on([&] {
@@ -225,7 +225,7 @@ TEST(NetStress, TenThousandConcurrentConnections) {
 }
 
 TEST(NetStress, TenThousandIdleConnectionsCostNoCpu) {
-  const int n = scaled(10'000, 2'000);
+  constexpr int n = scaled(10'000, 2'000);
   if (spindle::test::raise_fd_limit() < fds_for(n)) {
     GTEST_SKIP() << "RLIMIT_NOFILE hard limit too low for " << n << " connections";
   }
@@ -234,7 +234,7 @@ TEST(NetStress, TenThousandIdleConnectionsCostNoCpu) {
   const endpoint ep = lst.local_endpoint();
 
   // The child connects n times and waits for the server to end each stream.
-  const pid_t pid = spindle::test::fork_child([ep, n] {
+  const pid_t pid = spindle::test::fork_child([ep] {
     spindle::runtime rt(spindle::options{.workers = 2});
     std::atomic<int> good{0};
     rt.block_on([&] {
@@ -303,7 +303,7 @@ TEST(NetStress, AcceptUnderEmfileKeepsServingAndRecovers) {
   auto lst = tcp_listener::bind(spindle::test::loopback_any_port());
   const endpoint ep = lst.local_endpoint();
 
-  const pid_t pid = spindle::test::fork_child([&lst, total] {
+  const pid_t pid = spindle::test::fork_child([&lst] {
     spindle::runtime rt(spindle::options{.workers = 2});
     return rt.block_on([&, lst = std::move(lst)]() mutable {
       spindle::this_fiber::sleep_for(1ms);  // the runtime is fully up
