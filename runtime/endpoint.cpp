@@ -114,7 +114,7 @@ std::string endpoint::to_string() const {
     return text;
   }
   inet_ntop(AF_INET, &addr_.v4.sin_addr, host, sizeof host);
-  char text[INET_ADDRSTRLEN + 8];
+  char text[INET6_ADDRSTRLEN + 8];
   std::snprintf(text, sizeof text, "%s:%u", host, static_cast<unsigned>(port()));
   return text;
 }
