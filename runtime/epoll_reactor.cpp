@@ -42,6 +42,7 @@ class epoll_reactor final : public reactor {
   int poll(const clock::time_point* deadline) override {
     epoll_event events[256];
     int n = wait_events(events, deadline);
+    if (n > 0) acquire_attachments();
     for (int i = 0; i < n; ++i) {
       auto* h = static_cast<io_handle*>(events[i].data.ptr);
       if (!h) {

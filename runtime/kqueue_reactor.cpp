@@ -54,6 +54,7 @@ class kqueue_reactor final : public reactor {
   int poll(const clock::time_point* deadline) override {
     struct kevent events[256];
     int n = wait_events(events, deadline);
+    if (n > 0) acquire_attachments();
     for (int i = 0; i < n; ++i) {
       if (events[i].filter == EVFILT_USER) continue;  // a wake(); EV_CLEAR has reset it
       auto* h = static_cast<io_handle*>(events[i].udata);

@@ -106,9 +106,13 @@ io_handle* reactor::attach(int fd) {
     h->closed = false;
     h->dirs[0].ready = h->dirs[1].ready = false;
   }
+  // Published (release) before the kernel can report the descriptor: see
+  // acquire_attachments().
+  attached_.fetch_add(1, std::memory_order_release);
   try {
     add_fd(fd, h);
   } catch (...) {
+    attached_.fetch_sub(1, std::memory_order_relaxed);
     release(h);
     throw;
   }
@@ -117,7 +121,6 @@ io_handle* reactor::attach(int fd) {
     if (static_cast<std::size_t>(fd) >= by_fd_.size()) by_fd_.resize(static_cast<std::size_t>(fd) + 1, nullptr);
     by_fd_[static_cast<std::size_t>(fd)] = h;
   }
-  attached_.fetch_add(1, std::memory_order_relaxed);
   return h;
 }
 
@@ -129,7 +132,7 @@ void reactor::detach(io_handle* h) noexcept {
     auto fd = static_cast<std::size_t>(h->fd);
     if (fd < by_fd_.size() && by_fd_[fd] == h) by_fd_[fd] = nullptr;
   }
-  attached_.fetch_sub(1, std::memory_order_relaxed);
+  attached_.fetch_sub(1, std::memory_order_release);
   release(h);
 }
 

@@ -88,6 +88,13 @@ class reactor {
   virtual void add_fd(int fd, io_handle* h) = 0;     // throws std::system_error
   virtual void remove_fd(int fd) noexcept = 0;
 
+  // Called by a backend after its wait returned, before it signals handles:
+  // pairs with the release in attach(), so that a handle set up on one thread
+  // is seen complete by the poller on another. The kernel orders epoll_ctl
+  // before the epoll_wait that reports the descriptor, but ThreadSanitizer
+  // cannot see that; this makes the edge explicit (one load per poll).
+  void acquire_attachments() const noexcept { (void)attached_.load(std::memory_order_acquire); }
+
  private:
   void release(io_handle* h) noexcept;
 
