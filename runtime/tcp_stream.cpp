@@ -21,58 +21,34 @@ constexpr const char* read_what = "spindle::net::tcp_stream::read_some";
 constexpr const char* write_what = "spindle::net::tcp_stream::write_all";
 
 // One recv() that waits as long as it would block. 0 = end of stream.
-//
-// `drained` saves the system call that would only say EAGAIN: it is set when
-// a recv() returned less than asked, so the receive buffer was empty right
-// after it. Data (or end of stream) arriving later brings a new edge to the
-// reactor (or, outside a runtime, poll() sees it), so the next read can wait
-// first. A stale edge makes that wait return at once and costs the EAGAIN
-// after all; nothing is ever missed.
 std::size_t read_once(detail::socket_fd& sock, std::span<std::byte> buf,
-                      detail::call_deadline& deadline, bool& drained, const char* what) {
+                      detail::call_deadline& deadline, const char* what) {
   if (buf.empty()) return 0;
   for (;;) {
-    if (drained) {
-      if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
-      drained = false;
-    }
     const int fd = sock.get();
     if (fd < 0) throw_errno(EBADF, what);
     const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-    if (n >= 0) {
-      // Not after end of stream: it is reported again at once, with no edge.
-      drained = n > 0 && static_cast<std::size_t>(n) < buf.size();
-      return static_cast<std::size_t>(n);
-    }
+    if (n >= 0) return static_cast<std::size_t>(n);
     const int err = detail::last_error();
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-    drained = true;
+    if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
   }
 }
 
-// One send() that waits as long as the socket takes nothing. `full`, like
-// read_once's `drained`: a send that took less than offered filled the send
-// buffer, so the next one waits for room first.
+// One send() that waits as long as the socket takes nothing.
 std::size_t write_once(detail::socket_fd& sock, std::span<const std::byte> data,
-                       detail::call_deadline& deadline, bool& full, const char* what) {
+                       detail::call_deadline& deadline, const char* what) {
   if (data.empty()) return 0;
   for (;;) {
-    if (full) {
-      if (!sock.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
-      full = false;
-    }
     const int fd = sock.get();
     if (fd < 0) throw_errno(EBADF, what);
     const ssize_t n = ::send(fd, data.data(), data.size(), detail::send_flags);
-    if (n >= 0) {
-      full = static_cast<std::size_t>(n) < data.size();
-      return static_cast<std::size_t>(n);
-    }
+    if (n >= 0) return static_cast<std::size_t>(n);
     const int err = detail::last_error();
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-    full = true;
+    if (!sock.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
   }
 }
 
@@ -139,14 +115,14 @@ tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port) {
 
 std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
   detail::call_deadline deadline(timeout_);
-  return read_once(sock_, buf, deadline, read_drained_, read_what);
+  return read_once(sock_, buf, deadline, read_what);
 }
 
 void tcp_stream::read_exact(std::span<std::byte> buf) {
   constexpr const char* what = "spindle::net::tcp_stream::read_exact";
   detail::call_deadline deadline(timeout_);
   while (!buf.empty()) {
-    const std::size_t n = read_once(sock_, buf, deadline, read_drained_, what);
+    const std::size_t n = read_once(sock_, buf, deadline, what);
     if (n == 0) throw_errno(ECONNABORTED, what);
     buf = buf.subspan(n);
   }
@@ -154,14 +130,12 @@ void tcp_stream::read_exact(std::span<std::byte> buf) {
 
 std::size_t tcp_stream::write_some(std::span<const std::byte> data) {
   detail::call_deadline deadline(timeout_);
-  return write_once(sock_, data, deadline, write_full_, "spindle::net::tcp_stream::write_some");
+  return write_once(sock_, data, deadline, "spindle::net::tcp_stream::write_some");
 }
 
 void tcp_stream::write_all(std::span<const std::byte> data) {
   detail::call_deadline deadline(timeout_);
-  while (!data.empty()) {
-    data = data.subspan(write_once(sock_, data, deadline, write_full_, write_what));
-  }
+  while (!data.empty()) data = data.subspan(write_once(sock_, data, deadline, write_what));
 }
 
 void tcp_stream::write_all(std::string_view text) {

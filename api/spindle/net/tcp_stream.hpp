@@ -93,12 +93,6 @@ class tcp_stream {
 
   detail::socket_fd sock_;
   detail::clock::duration timeout_ = detail::clock::duration::max();  // max: none
-  // The last recv() returned less than asked / the last send() took less than
-  // offered: the next one waits for readiness first instead of paying for an
-  // EAGAIN (runtime/tcp_stream.cpp). Each is touched only by the one fiber
-  // reading / writing.
-  bool read_drained_ = false;
-  bool write_full_ = false;
 };
 
 }  // namespace spindle::net
