@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set-up, optimised build, and the main demo: an echo server on all cores
-# serving 10,000 concurrent client connections (fibers in the same process),
+# serving 10,000 concurrent client connections (clients in a forked process),
 # every byte checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
