@@ -11,7 +11,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <chrono>
 #include <system_error>
 
@@ -92,8 +94,9 @@ class epoll_reactor final : public reactor {
             continue;
           }
         } else {
+          // Clamped: a deadline years away must not wrap to a negative (infinite) timeout.
           auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-          n = ::epoll_wait(epfd_, events, 256, static_cast<int>(ms));
+          n = ::epoll_wait(epfd_, events, 256, static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX)));
         }
       }
       if (n >= 0 || errno != EINTR) return n;

@@ -20,7 +20,7 @@ bool wait_ready(int fd, io_dir dir, detail::clock::duration timeout, const char*
   detail::call_deadline deadline(timeout);
   io_result r;
   if (detail::current_runtime()) {
-    r = detail::current_reactor_or_throw(what).wait_fd(fd, dir, deadline.get());
+    r = detail::current_reactor_or_throw(what)->wait_fd(fd, dir, deadline.get());
   } else {
     r = detail::poll_wait(fd, dir, deadline.get());
   }

@@ -2,12 +2,12 @@
 // thread waits on one. See reactor.hpp for the protocol.
 #include "reactor.hpp"
 
-#include <poll.h>
-
 #include <cerrno>
 #include <mutex>
+#include <stdexcept>
 #include <system_error>
 
+#include "poll_wait.hpp"
 #include "runtime_core.hpp"
 
 namespace spindle::detail {
@@ -39,22 +39,6 @@ constexpr std::size_t tag_closed = 1;
 // Recycled handles wait in a FIFO of at least this many before reuse, so a
 // fiber still holding a just-detached handle sees it closed, not reborn.
 constexpr std::size_t handle_quarantine = 64;
-
-// A plain thread waits with poll(2); never returns early.
-io_result wait_with_poll(int fd, io_dir d, const clock::time_point* deadline) {
-  pollfd p{fd, static_cast<short>(d == io_dir::read ? POLLIN : POLLOUT), 0};
-  for (;;) {
-    int timeout = -1;
-    if (deadline) {
-      auto left = *deadline - clock::now();
-      if (left <= clock::duration::zero()) return io_result::timed_out;
-      timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
-    }
-    int n = ::poll(&p, 1, timeout);
-    if (n > 0) return (p.revents & POLLNVAL) ? io_result::closed : io_result::ready;
-    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
-  }
-}
 
 }  // namespace
 
@@ -151,7 +135,9 @@ io_handle* reactor::find(int fd) noexcept {
 }
 
 io_result reactor::wait(io_handle& h, io_dir d, const clock::time_point* deadline) {
-  if (!current_fiber()) return wait_with_poll(h.fd, d, deadline);
+  if (!current_fiber()) return poll_wait(h.fd, d, deadline);
+  if (orphaned_.load(std::memory_order_relaxed))
+    throw std::logic_error("spindle: socket waited on after the runtime it was attached to was destroyed");
   waiter w;
   wait_node n(w);
   {
@@ -175,7 +161,7 @@ io_result reactor::wait(io_handle& h, io_dir d, const clock::time_point* deadlin
 }
 
 io_result reactor::wait_fd(int fd, io_dir d, const clock::time_point* deadline) {
-  if (!current_fiber()) return wait_with_poll(fd, d, deadline);
+  if (!current_fiber()) return poll_wait(fd, d, deadline);
   if (io_handle* h = find(fd)) return wait(*h, d, deadline);
   io_handle* h = attach(fd);
   struct detach_on_exit {

@@ -81,6 +81,11 @@ class reactor {
   // Makes a concurrent or the next poll() return at once. Any thread.
   virtual void wake() noexcept = 0;
 
+  // Called once the owning runtime has shut down: nobody polls any more, so
+  // a fiber (of another runtime) that would wait here gets a std::logic_error
+  // instead of a hang. Handles can still be detached.
+  void orphan() noexcept { orphaned_.store(true, std::memory_order_relaxed); }
+
   // Descriptors attached right now; busy workers poll only when there are any.
   std::size_t attached() const noexcept { return attached_.load(std::memory_order_relaxed); }
 
@@ -105,6 +110,7 @@ class reactor {
   io_handle* free_tail_ = nullptr;                   //   guarded by handles_lock_
   std::size_t free_count_ = 0;                       // guarded by handles_lock_
   std::atomic<std::size_t> attached_{0};
+  std::atomic<bool> orphaned_{false};
 };
 
 }  // namespace spindle::detail

@@ -139,13 +139,14 @@ void runtime_core::shut_down() {
                  "are leaked)\n",
                  stuck);
   for (auto& w : workers) stacks.drain(w->stacks);
+  io->orphan();  // sockets may keep it alive (socket_fd); nobody polls it now
   set_current_worker(outer);
 }
 
-reactor& current_reactor_or_throw(const char* what) {
+const std::shared_ptr<reactor>& current_reactor_or_throw(const char* what) {
   worker* w = current_worker();
   if (!w || !w->current) throw std::logic_error(std::string(what) + " called outside a fiber");
-  return *w->rt.io;
+  return w->rt.io;
 }
 
 }  // namespace spindle::detail

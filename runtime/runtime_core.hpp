@@ -55,7 +55,9 @@ class runtime_core {
   const std::size_t stack_size;
   stack_pool stacks;
   timer_queue timers;
-  std::unique_ptr<reactor> io;
+  // Shared with every socket attached to it (socket_fd), so a socket that
+  // outlives the runtime can still detach and close safely.
+  std::shared_ptr<reactor> io;
   moodycamel::ConcurrentQueue<fiber*> global;
   idle_set idle;
   std::vector<std::unique_ptr<worker>> workers;
@@ -74,6 +76,6 @@ class runtime_core {
 };
 
 // The reactor of the calling fiber's runtime; std::logic_error outside a fiber.
-reactor& current_reactor_or_throw(const char* what);
+const std::shared_ptr<reactor>& current_reactor_or_throw(const char* what);
 
 }  // namespace spindle::detail

@@ -16,7 +16,7 @@ namespace spindle::detail {
 socket_fd::socket_fd(socket_fd&& other) noexcept
     : fd_(other.fd_.exchange(-1, std::memory_order_relaxed)),
       handle_(other.handle_.exchange(nullptr, std::memory_order_relaxed)),
-      reactor_(std::exchange(other.reactor_, nullptr)) {}
+      reactor_(std::move(other.reactor_)) {}
 
 socket_fd& socket_fd::operator=(socket_fd&& other) noexcept {
   if (this != &other) {
@@ -24,7 +24,7 @@ socket_fd& socket_fd::operator=(socket_fd&& other) noexcept {
     fd_.store(other.fd_.exchange(-1, std::memory_order_relaxed), std::memory_order_relaxed);
     handle_.store(other.handle_.exchange(nullptr, std::memory_order_relaxed),
                   std::memory_order_relaxed);
-    reactor_ = std::exchange(other.reactor_, nullptr);
+    reactor_ = std::move(other.reactor_);
   }
   return *this;
 }
@@ -73,13 +73,13 @@ bool socket_fd::wait(io_dir dir, const clock::time_point* deadline, const char* 
 }
 
 io_handle* socket_fd::attach_to_current(const char* what) {
-  reactor& r = current_reactor_or_throw(what);
+  const std::shared_ptr<reactor>& r = current_reactor_or_throw(what);
   std::lock_guard guard(attach_lock_);
   if (io_handle* h = handle_.load(std::memory_order_relaxed)) return h;
   const int fd = fd_.load(std::memory_order_relaxed);
   if (fd < 0) throw_errno(EBADF, what);
-  io_handle* h = r.attach(fd);
-  reactor_ = &r;
+  io_handle* h = r->attach(fd);
+  reactor_ = r;
   handle_.store(h, std::memory_order_release);
   return h;
 }

@@ -20,11 +20,13 @@
 // or destroying it while another fiber is inside a call is a bug, as for any
 // object.
 //
-// Lifetime: once attached, the socket refers to that runtime's reactor, so it
-// must be closed or destroyed before that runtime is.
+// Lifetime: once attached, the socket shares ownership of that runtime's
+// reactor, so it may outlive the runtime: closing it later still detaches
+// cleanly (it can no longer wait, as no fiber of that runtime is left).
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
 
@@ -66,7 +68,7 @@ class socket_fd {
 
   std::atomic<int> fd_{-1};
   std::atomic<io_handle*> handle_{nullptr};
-  reactor* reactor_ = nullptr;
+  std::shared_ptr<reactor> reactor_;  // written only under attach_lock_, before handle_
   spinlock attach_lock_;
 };
 
