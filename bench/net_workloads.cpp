@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "bench_util.hpp"
+#include "sample_support.hpp"
 
 namespace bench {
 namespace {
@@ -16,27 +17,17 @@ template <class Serve>
 void serve_forever(const args& a, int default_port, Serve serve) {
   spindle::runtime rt(spindle::options{.workers = a.workers});
   rt.block_on([&] {
-    char text[32];
-    std::snprintf(text, sizeof text, "127.0.0.1:%d", a.port ? a.port : default_port);
-    auto ep = spindle::net::endpoint::parse(text);
-    auto listener = spindle::net::tcp_listener::bind(ep);
+    auto listener =
+        spindle::net::tcp_listener::bind(spindle_samples::loopback(a.port ? a.port : default_port));
     std::fprintf(stderr, "listening on 127.0.0.1:%u\n", listener.local_endpoint().port());
-    for (;;) {
-      spindle::spawn([serve](spindle::net::tcp_stream s) {
-        try {
-          serve(s);
-        } catch (const std::system_error&) {
-          // A client that resets its connection is not the server's problem.
-        }
-      }, listener.accept()).detach();
-    }
+    spindle_samples::serve_connections(listener, serve);  // never closed: serves until killed
   });
 }
 
 }  // namespace
 
 void echo(const args& a) {
-  serve_forever(a, 9000, [](spindle::net::tcp_stream& s) {
+  serve_forever(a, 9000, [](spindle::net::tcp_stream s) {
     std::byte buf[16 * 1024];
     while (std::size_t n = s.read_some(buf)) s.write_all(std::span<const std::byte>(buf, n));
   });
@@ -45,7 +36,7 @@ void echo(const args& a) {
 // HTTP/1.1 keep-alive: every request (read up to its blank line) gets the same
 // 13-byte answer. Requests may arrive pipelined or split across reads.
 void http(const args& a) {
-  serve_forever(a, 9001, [](spindle::net::tcp_stream& s) {
+  serve_forever(a, 9001, [](spindle::net::tcp_stream s) {
     static constexpr std::string_view response =
         "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
     char buf[16 * 1024];

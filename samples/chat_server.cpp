@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <map>
 #include <mutex>
 #include <span>
@@ -28,6 +27,8 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "sample_support.hpp"
 
 using namespace std::chrono_literals;
 namespace net = spindle::net;
@@ -46,28 +47,13 @@ struct settings {
 
 settings parse_args(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--port" && has_value) {
-      s.port = std::atoi(argv[++i]);
-    } else if (arg == "--workers" && has_value) {
-      s.workers = static_cast<std::size_t>(std::atol(argv[++i]));
-    } else if (arg == "--self-test" && has_value) {
-      s.self_test = std::atoi(argv[++i]);
-    } else if (arg == "--lines" && has_value) {
-      s.lines = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr, "usage: %s [--port P] [--workers N] [--self-test CLIENTS [--lines M]]\n",
-                   argv[0]);
-      std::exit(2);
-    }
-  }
+  spindle_samples::parse_options(
+      argc, argv, "[--port P] [--workers N] [--self-test CLIENTS [--lines M]]",
+      {{"--port", [&s](const char* v) { s.port = std::atoi(v); }},
+       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }},
+       {"--self-test", [&s](const char* v) { s.self_test = std::atoi(v); }},
+       {"--lines", [&s](const char* v) { s.lines = std::atoi(v); }}});
   return s;
-}
-
-net::endpoint loopback(int port) {
-  return net::endpoint::parse("127.0.0.1:" + std::to_string(port));
 }
 
 // Splits a byte stream into lines (without their '\n').
@@ -171,27 +157,9 @@ void serve_member(net::tcp_stream s, int id, room& chat) {
 // Accepts until the listener is closed, one member per connection, and
 // returns once every member has left too.
 void serve(net::tcp_listener& lst, room& chat) {
-  spindle::wait_group sessions;
-  std::exception_ptr error;
-  for (int id = 1;; ++id) {
-    net::tcp_stream s;
-    try {
-      s = lst.accept();
-    } catch (const std::system_error& e) {
-      if (e.code() != std::errc::operation_canceled) error = std::current_exception();
-      break;  // operation_canceled: the listener was closed
-    }
-    sessions.add();
-    spindle::spawn(
-        [&sessions, &chat, id](net::tcp_stream conn) {
-          serve_member(std::move(conn), id, chat);
-          sessions.done();
-        },
-        std::move(s))
-        .detach();
-  }
-  sessions.wait();
-  if (error) std::rethrow_exception(error);
+  std::atomic<int> next_id{1};
+  spindle_samples::serve_connections(
+      lst, [&](net::tcp_stream s) { serve_member(std::move(s), next_id++, chat); });
 }
 
 // --- the self-test ------------------------------------------------------------
@@ -230,31 +198,23 @@ bool client(net::endpoint ep, int me, int clients, int lines, spindle::latch& ev
 
 int self_test(spindle::runtime& rt, const settings& cfg) {
   const auto start = std::chrono::steady_clock::now();
-  const int good = rt.block_on([&] {
+  std::atomic<int> good{0};  // clients that saw everything
+  rt.block_on([&] {
     room chat;
-    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 0 : cfg.port));
-    const net::endpoint ep = lst.local_endpoint();
-    std::printf("listening on %s\n", ep.to_string().c_str());
-    std::fflush(stdout);
-    auto server = spindle::spawn(serve, std::ref(lst), std::ref(chat));
     spindle::latch everyone_in(cfg.self_test);
-    std::vector<spindle::task<bool>> clients;
-    for (int c = 0; c < cfg.self_test; ++c) {
-      clients.push_back(
-          spindle::spawn(client, ep, c, cfg.self_test, cfg.lines, std::ref(everyone_in)));
-    }
-    int ok = 0;
-    for (auto& c : clients) ok += c.join();
-    lst.close();
-    server.join();
-    return ok;
+    spindle_samples::self_test_in_process(
+        cfg.port < 0 ? 0 : cfg.port, [&chat](net::tcp_listener& lst) { serve(lst, chat); },
+        cfg.self_test,
+        [&](net::endpoint ep, int c) {
+          good += client(ep, c, cfg.self_test, cfg.lines, everyone_in);
+        });
   });
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool ok = good == cfg.self_test;
   std::printf("self-test: %d clients x %d lines, %ld lines delivered and checked in %.2f s: %s\n",
-              cfg.self_test, cfg.lines, static_cast<long>(good) * cfg.self_test * cfg.lines, secs,
-              ok ? "OK" : "FAILED");
+              cfg.self_test, cfg.lines, static_cast<long>(good.load()) * cfg.self_test * cfg.lines,
+              secs, ok ? "OK" : "FAILED");
   return ok ? 0 : 1;
 }
 
@@ -266,9 +226,7 @@ int main(int argc, char** argv) {
   if (cfg.self_test > 0) return self_test(rt, cfg);
   rt.block_on([&] {
     room chat;
-    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 9002 : cfg.port));
-    std::printf("listening on %s\n", lst.local_endpoint().to_string().c_str());
-    std::fflush(stdout);
+    auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9002 : cfg.port);
     serve(lst, chat);
   });
 }

@@ -22,14 +22,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <exception>
 #include <optional>
 #include <span>
 #include <spindle/spindle.hpp>
-#include <string>
 #include <system_error>
 #include <vector>
+
+#include "sample_support.hpp"
 
 using namespace std::chrono_literals;
 namespace net = spindle::net;
@@ -45,29 +44,13 @@ struct settings {
 
 settings parse_args(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--port" && has_value) {
-      s.port = std::atoi(argv[++i]);
-    } else if (arg == "--workers" && has_value) {
-      s.workers = static_cast<std::size_t>(std::atol(argv[++i]));
-    } else if (arg == "--self-test" && has_value) {
-      s.self_test = std::atol(argv[++i]);
-    } else if (arg == "--messages" && has_value) {
-      s.messages = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--port P] [--workers N] [--self-test CONNECTIONS [--messages M]]\n",
-                   argv[0]);
-      std::exit(2);
-    }
-  }
+  spindle_samples::parse_options(
+      argc, argv, "[--port P] [--workers N] [--self-test CONNECTIONS [--messages M]]",
+      {{"--port", [&s](const char* v) { s.port = std::atoi(v); }},
+       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }},
+       {"--self-test", [&s](const char* v) { s.self_test = std::atol(v); }},
+       {"--messages", [&s](const char* v) { s.messages = std::atoi(v); }}});
   return s;
-}
-
-net::endpoint loopback(int port) {
-  return net::endpoint::parse("127.0.0.1:" + std::to_string(port));
 }
 
 // Connections being served right now, and the most at any moment.
@@ -98,27 +81,7 @@ void echo(net::tcp_stream s, gauge& open) {
 // Accepts until the listener is closed, one fiber per connection, and
 // returns once every connection has ended too.
 void serve(net::tcp_listener& lst, gauge& open) {
-  spindle::wait_group sessions;
-  std::exception_ptr error;
-  for (;;) {
-    net::tcp_stream s;
-    try {
-      s = lst.accept();
-    } catch (const std::system_error& e) {
-      if (e.code() != std::errc::operation_canceled) error = std::current_exception();
-      break;  // operation_canceled: the listener was closed
-    }
-    sessions.add();
-    spindle::spawn(
-        [&sessions, &open](net::tcp_stream conn) {
-          echo(std::move(conn), open);
-          sessions.done();
-        },
-        std::move(s))
-        .detach();
-  }
-  sessions.wait();
-  if (error) std::rethrow_exception(error);
+  spindle_samples::serve_connections(lst, [&open](net::tcp_stream s) { echo(std::move(s), open); });
 }
 
 // Raises the descriptor limit for `wanted` connections plus a few of the
@@ -190,18 +153,12 @@ void client(net::endpoint ep, long id, int messages, spindle::latch& all_open, r
 }
 
 // The client process: n connections from fibers; 0 when every byte came back.
-int run_clients(const settings& cfg, net::endpoint ep, long n) {
+int client_process(const settings& cfg, net::endpoint ep, long n) {
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
   results r;
   rt.block_on([&] {
     spindle::latch all_open(n);
-    std::vector<spindle::task<void>> clients;
-    clients.reserve(static_cast<std::size_t>(n));
-    for (long id = 0; id < n; ++id) {
-      clients.push_back(
-          spindle::spawn(client, ep, id, cfg.messages, std::ref(all_open), std::ref(r)));
-    }
-    for (auto& c : clients) c.join();
+    spindle_samples::run_clients(n, [&](long id) { client(ep, id, cfg.messages, all_open, r); });
   });
   const bool ok = r.errors == 0 && r.connected == n && r.messages == n * cfg.messages;
   std::printf("clients: %ld connections open at once, %ld messages (%.1f MB) echoed,\n",
@@ -225,10 +182,8 @@ int self_test(const settings& cfg) {
   if (n == 0) return 1;
   // Bound before the fork, so the clients know where to connect; no runtime
   // (no thread) exists yet, so forking is safe.
-  auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 0 : cfg.port));
+  auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 0 : cfg.port);
   const net::endpoint ep = lst.local_endpoint();
-  std::printf("listening on %s\n", ep.to_string().c_str());
-  std::fflush(stdout);
   const pid_t pid = fork();
   if (pid < 0) {
     std::perror("fork");
@@ -236,7 +191,7 @@ int self_test(const settings& cfg) {
   }
   if (pid == 0) {
     lst.close();  // the server's
-    _exit(run_clients(cfg, ep, n));
+    _exit(client_process(cfg, ep, n));
   }
 
   gauge open;
@@ -275,9 +230,7 @@ int main(int argc, char** argv) {
   if (cfg.self_test > 0) return self_test(cfg);
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
   rt.block_on([&] {
-    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 9000 : cfg.port));
-    std::printf("listening on %s\n", lst.local_endpoint().to_string().c_str());
-    std::fflush(stdout);
+    auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9000 : cfg.port);
     gauge open;
     serve(lst, open);
   });

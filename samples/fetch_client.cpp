@@ -24,6 +24,8 @@
 #include <system_error>
 #include <vector>
 
+#include "sample_support.hpp"
+
 using namespace std::chrono_literals;
 namespace net = spindle::net;
 using std::chrono::milliseconds;
@@ -39,24 +41,12 @@ struct settings {
 
 settings parse_args(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--count" && has_value) {
-      s.count = std::atoi(argv[++i]);
-    } else if (arg == "--concurrency" && has_value) {
-      s.concurrency = std::max(1, std::atoi(argv[++i]));
-    } else if (arg == "--timeout-ms" && has_value) {
-      s.timeout = milliseconds(std::atoi(argv[++i]));
-    } else if (arg == "--workers" && has_value) {
-      s.workers = static_cast<std::size_t>(std::atol(argv[++i]));
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--count N] [--concurrency C] [--timeout-ms T] [--workers W]\n",
-                   argv[0]);
-      std::exit(2);
-    }
-  }
+  spindle_samples::parse_options(
+      argc, argv, "[--count N] [--concurrency C] [--timeout-ms T] [--workers W]",
+      {{"--count", [&s](const char* v) { s.count = std::atoi(v); }},
+       {"--concurrency", [&s](const char* v) { s.concurrency = std::max(1, std::atoi(v)); }},
+       {"--timeout-ms", [&s](const char* v) { s.timeout = milliseconds(std::atoi(v)); }},
+       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }}});
   return s;
 }
 
@@ -93,52 +83,30 @@ std::string read_head(net::tcp_stream& s, std::string& rest) {
 
 // --- the server ---------------------------------------------------------------
 
-// One request per connection: GET /resource/<i>, answered, then closed.
+// One request per connection: GET /resource/<i>, answered, then closed. When
+// the client gives up on a request (its timeout) and closes, the write here
+// fails with a std::system_error, which serve_connections drops.
 void serve_one(net::tcp_stream s, milliseconds slow_delay) {
-  try {
-    std::string rest;
-    const std::string head = read_head(s, rest);
-    constexpr std::string_view prefix = "GET /resource/";
-    if (head.compare(0, prefix.size(), prefix) != 0) {
-      s.write_all("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-      return;
-    }
-    const int resource = std::atoi(head.c_str() + prefix.size());
-    if (is_slow(resource)) spindle::this_fiber::sleep_for(slow_delay);
-    std::string reply =
-        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_size(resource)) +
-        "\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
-    for (std::size_t i = 0; i < body_size(resource); ++i) reply += body_byte(resource, i);
-    s.write_all(reply);
-  } catch (const std::system_error&) {
-    // The client gave up on this request (its timeout) and closed.
+  std::string rest;
+  const std::string head = read_head(s, rest);
+  constexpr std::string_view prefix = "GET /resource/";
+  if (head.compare(0, prefix.size(), prefix) != 0) {
+    s.write_all("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    return;
   }
+  const int resource = std::atoi(head.c_str() + prefix.size());
+  if (is_slow(resource)) spindle::this_fiber::sleep_for(slow_delay);
+  std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_size(resource)) +
+                      "\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+  for (std::size_t i = 0; i < body_size(resource); ++i) reply += body_byte(resource, i);
+  s.write_all(reply);
 }
 
 // Accepts until the listener is closed, one fiber per connection, and
 // returns once every connection has ended too.
 void serve(net::tcp_listener& lst, milliseconds slow_delay) {
-  spindle::wait_group sessions;
-  std::exception_ptr error;
-  for (;;) {
-    net::tcp_stream s;
-    try {
-      s = lst.accept();
-    } catch (const std::system_error& e) {
-      if (e.code() != std::errc::operation_canceled) error = std::current_exception();
-      break;  // operation_canceled: the listener was closed
-    }
-    sessions.add();
-    spindle::spawn(
-        [&sessions, slow_delay](net::tcp_stream conn) {
-          serve_one(std::move(conn), slow_delay);
-          sessions.done();
-        },
-        std::move(s))
-        .detach();
-  }
-  sessions.wait();
-  if (error) std::rethrow_exception(error);
+  spindle_samples::serve_connections(
+      lst, [slow_delay](net::tcp_stream s) { serve_one(std::move(s), slow_delay); });
 }
 
 // --- the client ---------------------------------------------------------------

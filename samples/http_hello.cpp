@@ -13,13 +13,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <span>
 #include <spindle/spindle.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "sample_support.hpp"
 
 using namespace std::chrono_literals;
 namespace net = spindle::net;
@@ -41,84 +42,45 @@ struct settings {
 
 settings parse_args(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--port" && has_value) {
-      s.port = std::atoi(argv[++i]);
-    } else if (arg == "--workers" && has_value) {
-      s.workers = static_cast<std::size_t>(std::atol(argv[++i]));
-    } else if (arg == "--self-test" && has_value) {
-      s.self_test = std::atol(argv[++i]);
-    } else if (arg == "--requests" && has_value) {
-      s.requests = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--port P] [--workers N] [--self-test CLIENTS [--requests R]]\n",
-                   argv[0]);
-      std::exit(2);
-    }
-  }
+  spindle_samples::parse_options(
+      argc, argv, "[--port P] [--workers N] [--self-test CLIENTS [--requests R]]",
+      {{"--port", [&s](const char* v) { s.port = std::atoi(v); }},
+       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }},
+       {"--self-test", [&s](const char* v) { s.self_test = std::atol(v); }},
+       {"--requests", [&s](const char* v) { s.requests = std::atoi(v); }}});
   return s;
 }
 
-net::endpoint loopback(int port) {
-  return net::endpoint::parse("127.0.0.1:" + std::to_string(port));
-}
-
-// Serves one keep-alive connection until the client closes it.
+// Serves one keep-alive connection until the client closes it. A reset ends
+// it with a std::system_error, which serve_connections drops.
 void serve_connection(net::tcp_stream s) {
   std::string in;   // received, not yet answered
   std::string out;  // the answers to what one read completed
   std::array<char, 16 * 1024> buf;
-  try {
-    for (;;) {
-      const std::size_t n = s.read_some(std::as_writable_bytes(std::span(buf)));
-      if (n == 0) return;
-      // A blank line may straddle two reads: look 3 bytes back.
-      std::size_t scan = in.size() < 3 ? 0 : in.size() - 3;
-      in.append(buf.data(), n);
-      std::size_t answered = 0;
-      for (std::size_t end; (end = in.find("\r\n\r\n", scan)) != std::string::npos;) {
-        out += response;
-        answered = scan = end + 4;
-      }
-      in.erase(0, answered);
-      if (!out.empty()) {
-        s.write_all(out);
-        out.clear();
-      }
-      if (in.size() > max_head) return;
+  for (;;) {
+    const std::size_t n = s.read_some(std::as_writable_bytes(std::span(buf)));
+    if (n == 0) return;
+    // A blank line may straddle two reads: look 3 bytes back.
+    std::size_t scan = in.size() < 3 ? 0 : in.size() - 3;
+    in.append(buf.data(), n);
+    std::size_t answered = 0;
+    for (std::size_t end; (end = in.find("\r\n\r\n", scan)) != std::string::npos;) {
+      out += response;
+      answered = scan = end + 4;
     }
-  } catch (const std::system_error&) {
-    // The client reset the connection.
+    in.erase(0, answered);
+    if (!out.empty()) {
+      s.write_all(out);
+      out.clear();
+    }
+    if (in.size() > max_head) return;
   }
 }
 
 // Accepts until the listener is closed, one fiber per connection, and
 // returns once every connection has ended too.
 void serve(net::tcp_listener& lst) {
-  spindle::wait_group sessions;
-  std::exception_ptr error;
-  for (;;) {
-    net::tcp_stream s;
-    try {
-      s = lst.accept();
-    } catch (const std::system_error& e) {
-      if (e.code() != std::errc::operation_canceled) error = std::current_exception();
-      break;  // operation_canceled: the listener was closed
-    }
-    sessions.add();
-    spindle::spawn(
-        [&sessions](net::tcp_stream conn) {
-          serve_connection(std::move(conn));
-          sessions.done();
-        },
-        std::move(s))
-        .detach();
-  }
-  sessions.wait();
-  if (error) std::rethrow_exception(error);
+  spindle_samples::serve_connections(lst, serve_connection);
 }
 
 struct results {
@@ -174,18 +136,9 @@ int self_test(spindle::runtime& rt, const settings& cfg) {
   results r;
   const auto start = std::chrono::steady_clock::now();
   rt.block_on([&] {
-    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 0 : cfg.port));
-    const net::endpoint ep = lst.local_endpoint();
-    std::printf("listening on %s\n", ep.to_string().c_str());
-    std::fflush(stdout);
-    auto server = spindle::spawn(serve, std::ref(lst));
-    std::vector<spindle::task<void>> clients;
-    for (long id = 0; id < cfg.self_test; ++id) {
-      clients.push_back(spindle::spawn(client, ep, id, cfg.requests, std::ref(r)));
-    }
-    for (auto& c : clients) c.join();
-    lst.close();
-    server.join();
+    spindle_samples::self_test_in_process(
+        cfg.port < 0 ? 0 : cfg.port, serve, cfg.self_test,
+        [&](net::endpoint ep, long id) { client(ep, id, cfg.requests, r); });
   });
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -202,9 +155,7 @@ int main(int argc, char** argv) {
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
   if (cfg.self_test > 0) return self_test(rt, cfg);
   rt.block_on([&] {
-    auto lst = net::tcp_listener::bind(loopback(cfg.port < 0 ? 9001 : cfg.port));
-    std::printf("listening on %s\n", lst.local_endpoint().to_string().c_str());
-    std::fflush(stdout);
+    auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9001 : cfg.port);
     serve(lst);
   });
 }

@@ -10,13 +10,15 @@
 // `jobs` when done; workers stop once it is drained; after the last one
 // (a wait_group) `results` is closed, which ends the consumer's loop.
 // The result is checked against a plain sequential computation.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <spindle/spindle.hpp>
-#include <string>
 #include <vector>
+
+#include "sample_support.hpp"
 
 namespace {
 
@@ -28,20 +30,11 @@ struct settings {
 
 settings parse_args(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--items" && has_value) {
-      s.items = std::strtoull(argv[++i], nullptr, 10);
-    } else if (arg == "--stage-workers" && has_value) {
-      s.stage_workers = std::max(1, std::atoi(argv[++i]));
-    } else if (arg == "--workers" && has_value) {
-      s.workers = static_cast<std::size_t>(std::atol(argv[++i]));
-    } else {
-      std::fprintf(stderr, "usage: %s [--items N] [--stage-workers W] [--workers T]\n", argv[0]);
-      std::exit(2);
-    }
-  }
+  spindle_samples::parse_options(
+      argc, argv, "[--items N] [--stage-workers W] [--workers T]",
+      {{"--items", [&s](const char* v) { s.items = std::strtoull(v, nullptr, 10); }},
+       {"--stage-workers", [&s](const char* v) { s.stage_workers = std::max(1, std::atoi(v)); }},
+       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }}});
   return s;
 }
 

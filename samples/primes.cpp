@@ -13,9 +13,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <spindle/spindle.hpp>
-#include <string>
 #include <thread>
 #include <vector>
+
+#include "sample_support.hpp"
 
 namespace {
 
@@ -26,18 +27,12 @@ struct settings {
 
 settings parse_args(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--limit" && has_value) {
-      s.limit = std::strtoull(argv[++i], nullptr, 10);
-    } else if (arg == "--block" && has_value) {
-      s.block = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
-    } else {
-      std::fprintf(stderr, "usage: %s [--limit L] [--block B]\n", argv[0]);
-      std::exit(2);
-    }
-  }
+  spindle_samples::parse_options(
+      argc, argv, "[--limit L] [--block B]",
+      {{"--limit", [&s](const char* v) { s.limit = std::strtoull(v, nullptr, 10); }},
+       {"--block", [&s](const char* v) {
+          s.block = std::max<std::uint64_t>(1, std::strtoull(v, nullptr, 10));
+        }}});
   return s;
 }
 
