@@ -19,15 +19,8 @@
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
+using spindle::test::two_workers;
 using steady = std::chrono::steady_clock;
-
-namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
-
-}  // namespace
 
 TEST(Channel, NegativeCapacityThrows) {
   EXPECT_THROW(spindle::channel<int>(-1), std::invalid_argument);

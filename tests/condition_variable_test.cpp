@@ -20,12 +20,9 @@
 using namespace std::chrono_literals;
 using spindle::test::scaled;
 using spindle::test::spawn_started;
+using spindle::test::two_workers;
 
 namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
 
 // A bounded queue built the textbook way, to drive the condition variable.
 class bounded_queue {
@@ -303,14 +300,7 @@ TEST(ConditionVariable, WaitWithoutHoldingTheLockThrows) {
     EXPECT_THROW(cv.wait(empty, [] { return false; }), std::system_error);
     // A unique_lock that owns a mutex another fiber locked: not the caller's.
     lk.lock();
-    auto other = spawn_started([&] {
-      try {
-        cv.wait(lk);
-        return false;
-      } catch (const std::system_error& e) {
-        return e.code() == std::errc::operation_not_permitted;
-      }
-    });
-    EXPECT_TRUE(other.join());
+    auto other = spawn_started([&] { return spindle::test::error_code_of([&] { cv.wait(lk); }); });
+    EXPECT_EQ(other.join(), std::errc::operation_not_permitted);
   });
 }

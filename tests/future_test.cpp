@@ -19,12 +19,17 @@
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
+using spindle::test::two_workers;
 using steady = std::chrono::steady_clock;
 
 namespace {
 
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
+// The future of each promise, in order.
+template <class T>
+std::vector<spindle::future<T>> futures_of(std::vector<spindle::promise<T>>& promises) {
+  std::vector<spindle::future<T>> futures;
+  for (auto& p : promises) futures.push_back(p.get_future());
+  return futures;
 }
 
 template <class F>
@@ -83,8 +88,7 @@ TEST(Future, ManyFibersWaitOnOneFuture) {
     auto started = std::make_shared<spindle::future<void>>(go.get_future());
     // Every fiber waits on its own future of the same event: one promise per
     // future, fanned out from `go` by a single fiber.
-    std::vector<spindle::future<int>> futures;
-    for (auto& r : results) futures.push_back(r.get_future());
+    auto futures = futures_of(results);
     tasks.push_back(spindle::spawn([started, &results] {
       started->wait();
       for (std::size_t i = 0; i < results.size(); ++i) results[i].set_value(static_cast<int>(i));
@@ -267,8 +271,7 @@ TEST(WhenAll, ThousandFuturesInInputOrder) {
   rt.block_on([] {
     constexpr int n = 1000;
     std::vector<spindle::promise<int>> promises(n);
-    std::vector<spindle::future<int>> futures;
-    for (auto& p : promises) futures.push_back(p.get_future());
+    auto futures = futures_of(promises);
     promises[0].set_value(0);  // some already ready
     auto all = spindle::when_all(std::move(futures));
     EXPECT_FALSE(all.ready());
@@ -306,8 +309,7 @@ TEST(WhenAll, AsyncResults) {
 
 TEST(WhenAll, VoidEmptyAndErrors) {
   std::vector<spindle::promise<void>> ps(3);
-  std::vector<spindle::future<void>> fs;
-  for (auto& p : ps) fs.push_back(p.get_future());
+  auto fs = futures_of(ps);
   spindle::future<void> all = spindle::when_all(std::move(fs));
   ps[2].set_value();
   ps[0].set_value();
@@ -321,8 +323,7 @@ TEST(WhenAll, VoidEmptyAndErrors) {
 
   // The first failing input in input order decides the exception.
   std::vector<spindle::promise<int>> qs(3);
-  std::vector<spindle::future<int>> gs;
-  for (auto& q : qs) gs.push_back(q.get_future());
+  auto gs = futures_of(qs);
   auto all2 = spindle::when_all(std::move(gs));
   qs[2].set_exception(std::make_exception_ptr(std::runtime_error("third")));
   qs[1].set_exception(std::make_exception_ptr(std::runtime_error("second")));
@@ -354,8 +355,7 @@ TEST(WhenAny, ThousandFuturesFirstReadyWins) {
   rt.block_on([] {
     constexpr int n = 1000;
     std::vector<spindle::promise<int>> promises(n);
-    std::vector<spindle::future<int>> futures;
-    for (auto& p : promises) futures.push_back(p.get_future());
+    auto futures = futures_of(promises);
     auto any = spindle::when_any(std::move(futures));
     EXPECT_FALSE(any.ready());
     auto setter = spindle::spawn([&] {
@@ -372,8 +372,7 @@ TEST(WhenAny, ThousandFuturesFirstReadyWins) {
 
 TEST(WhenAny, LvalueOverloadLeavesTheFuturesToCollect) {
   std::vector<spindle::promise<std::string>> ps(4);
-  std::vector<spindle::future<std::string>> fs;
-  for (auto& p : ps) fs.push_back(p.get_future());
+  auto fs = futures_of(ps);
   ps[3].set_value("three");
   ps[1].set_value("one");
   std::size_t i = spindle::when_any(fs).get();
@@ -406,8 +405,7 @@ TEST(WhenAny, ConcurrentSettersAcrossWorkersAndThreads) {
   spindle::runtime rt(two_workers());
   for (int round = 0; round < spindle::test::scaled(200, 50); ++round) {
     std::vector<spindle::promise<int>> ps(8);
-    std::vector<spindle::future<int>> fs;
-    for (auto& p : ps) fs.push_back(p.get_future());
+    auto fs = futures_of(ps);
     auto any = spindle::when_any(std::move(fs));
     std::vector<spindle::promise<int>> threads_half;
     for (int i = 4; i < 8; ++i) threads_half.push_back(std::move(ps[i]));

@@ -15,14 +15,7 @@
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
-
-namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
-
-}  // namespace
+using spindle::test::two_workers;
 
 TEST(Latch, NobodyPassesBeforeEveryoneArrived) {
   spindle::runtime rt(two_workers());

@@ -21,12 +21,9 @@
 using namespace std::chrono_literals;
 using spindle::test::scaled;
 using spindle::test::spawn_started;
+using spindle::test::two_workers;
 
 namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
 
 void join_all(std::vector<spindle::task<void>>& tasks) {
   for (auto& t : tasks) t.join();
@@ -338,15 +335,8 @@ TEST(Mutex, UnlockByNonOwnerThrows) {
   }
   rt.block_on([&] {
     m.lock();
-    auto other = spawn_started([&] {
-      try {
-        m.unlock();
-        return false;
-      } catch (const std::system_error& e) {
-        return e.code() == std::errc::operation_not_permitted;
-      }
-    });
-    EXPECT_TRUE(other.join());
+    auto other = spawn_started([&] { return spindle::test::error_code_of([&] { m.unlock(); }); });
+    EXPECT_EQ(other.join(), std::errc::operation_not_permitted);
     m.unlock();  // still ours: the failed unlock changed nothing
   });
   // A plain thread cannot unlock what a fiber holds.

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -99,6 +100,58 @@ std::vector<tcp_stream> accept_from_child(tcp_listener& lst, int n, pid_t pid,
   return conns;
 }
 
+// The client side of the two-process tests: forks a child process that runs
+// `n` client fibers at once, each connecting to `ep` and then running
+// client(stream, c) for its c in [0, n). A client succeeds when that returns
+// true without throwing; the child exits 0 if every client succeeded, else 1.
+template <class F>
+pid_t fork_clients(int n, endpoint ep, F client) {
+  return spindle::test::fork_child([n, ep, client] {
+    spindle::runtime rt(spindle::options{.workers = 2});
+    std::atomic<int> good{0};
+    rt.block_on([&] {
+      std::vector<spindle::task<void>> clients;
+      for (int c = 0; c < n; ++c) {
+        clients.push_back(spindle::spawn([&, c] {
+          try {
+            auto s = tcp_stream::connect(ep);
+            good += client(s, c);
+          } catch (const std::system_error& e) {
+            std::fprintf(stderr, "client %d: %s\n", c, e.what());
+          }
+        }));
+      }
+      for (auto& t : clients) t.join();
+    });
+    return good.load() == n ? 0 : 1;
+  });
+}
+
+struct served_clients {
+  std::size_t held = 0;   // connections accepted, all open at once
+  int child_status = -2;  // the client process's exit code; -1 if it was killed
+};
+
+// The server side of the two-process tests: in a runtime of this process,
+// accepts the `n` connections of the child `pid` on `lst`, passes them to
+// serve(conns) in a fiber, then waits for the child to exit.
+template <class F>
+served_clients serve_child(tcp_listener lst, int n, pid_t pid, F serve) {
+  served_clients r;
+  {
+    spindle::runtime rt(spindle::options{.workers = 2});
+    // The listener moves into the fiber: a socket used in a runtime must go
+    // before the runtime does.
+    rt.block_on([&, lst = std::move(lst)]() mutable {
+      auto conns = accept_from_child(lst, n, pid, 120s, &r.child_status);
+      r.held = conns.size();
+      serve(conns);
+    });
+  }
+  if (r.child_status == -2) r.child_status = spindle::test::wait_child(pid, 60s);
+  return r;
+}
+
 // Identifies the calling thread, read afresh on every call. Not
 // std::this_thread::get_id(): pthread_self is declared const, so the
 // compiler may reuse its value across a fiber's suspension and hide a move
@@ -170,56 +223,30 @@ TEST(NetStress, TenThousandConcurrentConnections) {
   }
   ASSERT_TRUE(spindle::test::single_threaded()) << "fork needs a single-threaded process";
   auto lst = tcp_listener::bind(spindle::test::loopback_any_port());
-  const endpoint ep = lst.local_endpoint();
 
-  const pid_t pid = spindle::test::fork_child([ep] {
-    spindle::runtime rt(spindle::options{.workers = 2});
-    std::atomic<int> good{0};
-    rt.block_on([&] {
-      std::vector<spindle::task<void>> clients;
-      for (int c = 0; c < n; ++c) {
-        clients.push_back(spindle::spawn([&, c] {
-          try {
-            auto s = tcp_stream::connect(ep);
-            s.set_timeout(60s);
-            std::byte go[1];
-            s.read_exact(go);  // sent once the server holds every connection
-            const auto msg = pattern_message(static_cast<std::size_t>(c), 0, 64);
-            s.write_all(msg);
-            std::vector<std::byte> back(msg.size());
-            s.read_exact(back);
-            good += back == msg;
-          } catch (const std::system_error& e) {
-            std::fprintf(stderr, "client %d: %s\n", c, e.what());
-          }
-        }));
-      }
-      for (auto& t : clients) t.join();
-    });
-    return good.load() == n ? 0 : 1;
+  const pid_t pid = fork_clients(n, lst.local_endpoint(), [](tcp_stream& s, int c) {
+    s.set_timeout(60s);
+    std::byte go[1];
+    s.read_exact(go);  // sent once the server holds every connection
+    const auto msg = pattern_message(static_cast<std::size_t>(c), 0, 64);
+    s.write_all(msg);
+    std::vector<std::byte> back(msg.size());
+    s.read_exact(back);
+    return back == msg;
   });
   ASSERT_GT(pid, 0);
 
-  int child_status = -2;
-  std::size_t held = 0;
-  {
-    spindle::runtime rt(spindle::options{.workers = 2});
-    // The listener moves into the fiber: a socket used in a runtime must go
-    // before the runtime does.
-    rt.block_on([&, lst = std::move(lst)]() mutable {
-      auto conns = accept_from_child(lst, n, pid, 120s, &child_status);
-      held = conns.size();  // all of them open at once
-      std::vector<spindle::task<void>> echoes;
-      for (auto& s : conns) {
-        echoes.push_back(spindle::spawn([&s] {
-          s.write_all("!");
-          spindle::test::echo_connection(std::move(s));
-        }));
-      }
-      for (auto& t : echoes) t.join();
-    });
-  }
-  if (child_status == -2) child_status = spindle::test::wait_child(pid, 60s);
+  const auto [held, child_status] =
+      serve_child(std::move(lst), n, pid, [](std::vector<tcp_stream>& conns) {
+        std::vector<spindle::task<void>> echoes;
+        for (auto& s : conns) {
+          echoes.push_back(spindle::spawn([&s] {
+            s.write_all("!");
+            spindle::test::echo_connection(std::move(s));
+          }));
+        }
+        for (auto& t : echoes) t.join();
+      });
   EXPECT_EQ(held, static_cast<std::size_t>(n));
   EXPECT_EQ(child_status, 0);
 }
@@ -231,60 +258,37 @@ TEST(NetStress, TenThousandIdleConnectionsCostNoCpu) {
   }
   ASSERT_TRUE(spindle::test::single_threaded()) << "fork needs a single-threaded process";
   auto lst = tcp_listener::bind(spindle::test::loopback_any_port());
-  const endpoint ep = lst.local_endpoint();
 
   // The child connects n times and waits for the server to end each stream.
-  const pid_t pid = spindle::test::fork_child([ep] {
-    spindle::runtime rt(spindle::options{.workers = 2});
-    std::atomic<int> good{0};
-    rt.block_on([&] {
-      std::vector<spindle::task<void>> clients;
-      for (int c = 0; c < n; ++c) {
-        clients.push_back(spindle::spawn([&] {
-          try {
-            auto s = tcp_stream::connect(ep);
-            std::byte b[1];
-            good += s.read_some(b) == 0;
-          } catch (const std::system_error& e) {
-            std::fprintf(stderr, "client: %s\n", e.what());
-          }
-        }));
-      }
-      for (auto& t : clients) t.join();
-    });
-    return good.load() == n ? 0 : 1;
+  const pid_t pid = fork_clients(n, lst.local_endpoint(), [](tcp_stream& s, int) {
+    std::byte b[1];
+    return s.read_some(b) == 0;
   });
   ASSERT_GT(pid, 0);
 
-  int child_status = -2;
   std::chrono::microseconds idle_cpu{};
-  std::size_t held = 0;
-  {
-    spindle::runtime rt(spindle::options{.workers = 2});
-    rt.block_on([&, lst = std::move(lst)]() mutable {
-      auto conns = accept_from_child(lst, n, pid, 120s, &child_status);
-      held = conns.size();
-      std::atomic<int> reading{0};
-      std::atomic<int> ended{0};
-      std::vector<spindle::task<void>> readers;
-      for (auto& s : conns) {  // every connection has a fiber blocked reading it
-        readers.push_back(spindle::spawn([&s, &reading, &ended] {
-          std::byte b[1];
-          ++reading;
-          ended += s.read_some(b) == 0;
-        }));
-      }
-      while (reading.load() < static_cast<int>(held)) spindle::this_fiber::sleep_for(10ms);
-      spindle::this_fiber::sleep_for(scaled(200, 500) * 1ms);  // the last ones park
-      const auto before = process_cpu_time();
-      spindle::this_fiber::sleep_for(1s);
-      idle_cpu = process_cpu_time() - before;
-      for (auto& s : conns) s.shutdown_write();
-      for (auto& t : readers) t.join();
-      EXPECT_EQ(ended.load(), static_cast<int>(held));
-    });
-  }
-  if (child_status == -2) child_status = spindle::test::wait_child(pid, 60s);
+  const auto [held, child_status] =
+      serve_child(std::move(lst), n, pid, [&idle_cpu](std::vector<tcp_stream>& conns) {
+        const auto all = static_cast<int>(conns.size());
+        std::atomic<int> reading{0};
+        std::atomic<int> ended{0};
+        std::vector<spindle::task<void>> readers;
+        for (auto& s : conns) {  // every connection has a fiber blocked reading it
+          readers.push_back(spindle::spawn([&s, &reading, &ended] {
+            std::byte b[1];
+            ++reading;
+            ended += s.read_some(b) == 0;
+          }));
+        }
+        while (reading.load() < all) spindle::this_fiber::sleep_for(10ms);
+        spindle::this_fiber::sleep_for(scaled(200, 500) * 1ms);  // the last ones park
+        const auto before = process_cpu_time();
+        spindle::this_fiber::sleep_for(1s);
+        idle_cpu = process_cpu_time() - before;
+        for (auto& s : conns) s.shutdown_write();
+        for (auto& t : readers) t.join();
+        EXPECT_EQ(ended.load(), all);
+      });
   EXPECT_EQ(held, static_cast<std::size_t>(n));
   EXPECT_EQ(child_status, 0);
   EXPECT_LT(idle_cpu, 100ms) << n << " idle connections used " << idle_cpu.count()

@@ -29,6 +29,7 @@ using spindle::net::endpoint;
 using spindle::net::tcp_listener;
 using spindle::net::tcp_stream;
 using spindle::net::udp_socket;
+using spindle::test::error_code_of;
 using spindle::test::loopback_any_port;
 using steady = std::chrono::steady_clock;
 
@@ -36,6 +37,15 @@ namespace {
 
 std::string as_string(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// Writes `text` to `from`, reads as many bytes from `to` and expects them to
+// be `text` (from == to through an echo server).
+void expect_delivered(tcp_stream& from, tcp_stream& to, std::string_view text) {
+  from.write_all(text);
+  std::vector<std::byte> buf(text.size());
+  to.read_exact(buf);
+  EXPECT_EQ(as_string(buf), text);
 }
 
 // Runs `body` with a listener on 127.0.0.1 that echoes every connection.
@@ -47,6 +57,19 @@ void with_echo_server(spindle::runtime& rt, F body) {
     body(lst.local_endpoint());
     lst.close();
     server.join();
+  });
+}
+
+// Runs body(c, s) in a fiber of rt: `c` a stream connected over 127.0.0.1,
+// `s` the listener's accepted end of it. Both close when body returns, before
+// the runtime goes.
+template <class F>
+void with_connected_pair(spindle::runtime& rt, F body) {
+  rt.block_on([&] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    body(c, s);
   });
 }
 
@@ -120,10 +143,7 @@ TEST(Tcp, EchoRoundTrip) {
     auto c = tcp_stream::connect(ep);
     EXPECT_EQ(c.remote_endpoint(), ep);
     EXPECT_EQ(c.local_endpoint().family(), AF_INET);
-    c.write_all("hello, spindle");
-    std::array<std::byte, 14> buf{};
-    c.read_exact(buf);
-    EXPECT_EQ(as_string(buf), "hello, spindle");
+    expect_delivered(c, c, "hello, spindle");
   });
 }
 
@@ -152,10 +172,7 @@ TEST(Tcp, Ipv6Loopback) {
     EXPECT_TRUE(lst.local_endpoint().is_v6());
     auto server = spindle::spawn([&lst] { spindle::test::echo_server(lst); });
     auto c = tcp_stream::connect(lst.local_endpoint());
-    c.write_all("six");
-    std::array<std::byte, 3> buf{};
-    c.read_exact(buf);
-    EXPECT_EQ(as_string(buf), "six");
+    expect_delivered(c, c, "six");
     lst.close();
     server.join();
   });
@@ -167,10 +184,7 @@ TEST(Tcp, ConnectByHostName) {
     // "localhost" may resolve to ::1 first, where nothing listens: every
     // address is tried in turn.
     auto c = tcp_stream::connect("localhost", ep.port());
-    c.write_all("by name");
-    std::array<std::byte, 7> buf{};
-    c.read_exact(buf);
-    EXPECT_EQ(as_string(buf), "by name");
+    expect_delivered(c, c, "by name");
     auto d = tcp_stream::connect("127.0.0.1", ep.port());  // numeric: no lookup
     EXPECT_EQ(d.remote_endpoint(), ep);
   });
@@ -178,10 +192,7 @@ TEST(Tcp, ConnectByHostName) {
 
 TEST(Tcp, EndOfStreamIsNotAnError) {
   spindle::runtime rt(spindle::options{.workers = 2});
-  rt.block_on([] {
-    auto lst = tcp_listener::bind(loopback_any_port());
-    auto c = tcp_stream::connect(lst.local_endpoint());
-    auto s = lst.accept();
+  with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
     c.write_all("abc");
     c.shutdown_write();
     std::array<std::byte, 8> buf{};
@@ -190,19 +201,13 @@ TEST(Tcp, EndOfStreamIsNotAnError) {
     EXPECT_EQ(as_string(std::span(buf).first(got)), "abc");
     EXPECT_EQ(s.read_some(buf), 0u);  // and again: end of stream stays
     // The half-closed stream still carries the other direction.
-    s.write_all("back");
-    std::array<std::byte, 4> back{};
-    c.read_exact(back);
-    EXPECT_EQ(as_string(back), "back");
+    expect_delivered(s, c, "back");
   });
 }
 
 TEST(Tcp, ReadExactAtEndOfStreamThrowsConnectionAborted) {
   spindle::runtime rt(spindle::options{.workers = 2});
-  rt.block_on([] {
-    auto lst = tcp_listener::bind(loopback_any_port());
-    auto c = tcp_stream::connect(lst.local_endpoint());
-    auto s = lst.accept();
+  with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
     c.write_all("12345");
     c.close();
     std::array<std::byte, 10> buf{};
@@ -213,18 +218,10 @@ TEST(Tcp, ReadExactAtEndOfStreamThrowsConnectionAborted) {
 
 TEST(Tcp, PeerResetMidReadGivesConnectionReset) {
   spindle::runtime rt(spindle::options{.workers = 2});
-  rt.block_on([] {
-    auto lst = tcp_listener::bind(loopback_any_port());
-    auto c = tcp_stream::connect(lst.local_endpoint());
-    auto s = lst.accept();
+  with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
     auto reader = spindle::spawn([&s] {
       std::array<std::byte, 100> buf{};
-      try {
-        s.read_exact(buf);  // gets 10 bytes, then waits for the rest
-      } catch (const std::system_error& e) {
-        return e.code();
-      }
-      return std::error_code();
+      return error_code_of([&] { s.read_exact(buf); });  // gets 10 bytes, then waits for the rest
     });
     c.write_all("0123456789");
     spindle::this_fiber::sleep_for(50ms);  // the reader is blocked mid-read
@@ -249,9 +246,7 @@ TEST(Tcp, ReadTimeoutNeverEndsEarly) {
       EXPECT_LT(took, 5s);
     }
     // The stream is still usable after a timeout.
-    c.write_all("ping");
-    c.read_exact(buf);
-    EXPECT_EQ(as_string(buf), "ping");
+    expect_delivered(c, c, "ping");
     // read_exact: the timeout bounds the whole call.
     c.write_all("pi");
     const auto start = steady::now();
@@ -263,10 +258,7 @@ TEST(Tcp, ReadTimeoutNeverEndsEarly) {
 
 TEST(Tcp, WriteTimeoutWhenThePeerDoesNotRead) {
   spindle::runtime rt(spindle::options{.workers = 2});
-  rt.block_on([] {
-    auto lst = tcp_listener::bind(loopback_any_port());
-    auto c = tcp_stream::connect(lst.local_endpoint());
-    auto s = lst.accept();  // never reads
+  with_connected_pair(rt, [](tcp_stream& c, tcp_stream& /*never reads*/) {
     c.set_timeout(50ms);
     const std::vector<std::byte> chunk(1 << 20);
     const auto start = steady::now();
@@ -283,20 +275,12 @@ TEST(Tcp, WriteTimeoutWhenThePeerDoesNotRead) {
 
 TEST(Tcp, CloseFromAnotherFiberWakesTheReader) {
   spindle::runtime rt(spindle::options{.workers = 2});
-  rt.block_on([] {
-    auto lst = tcp_listener::bind(loopback_any_port());
-    auto c = tcp_stream::connect(lst.local_endpoint());
-    auto s = lst.accept();
+  with_connected_pair(rt, [](tcp_stream& /*the peer stays open*/, tcp_stream& s) {
     std::atomic<bool> reading{false};
     auto reader = spindle::spawn([&] {
       std::array<std::byte, 16> buf{};
       reading = true;
-      try {
-        s.read_some(buf);
-      } catch (const std::system_error& e) {
-        return e.code();
-      }
-      return std::error_code();
+      return error_code_of([&] { s.read_some(buf); });
     });
     while (!reading) spindle::this_fiber::yield();
     spindle::this_fiber::sleep_for(30ms);  // the reader is parked on the socket
@@ -315,14 +299,7 @@ TEST(Tcp, CloseFromAnotherFiberWakesAccept) {
   spindle::runtime rt(spindle::options{.workers = 2});
   rt.block_on([] {
     auto lst = tcp_listener::bind(loopback_any_port());
-    auto acceptor = spindle::spawn([&lst] {
-      try {
-        lst.accept();
-      } catch (const std::system_error& e) {
-        return e.code();
-      }
-      return std::error_code();
-    });
+    auto acceptor = spindle::spawn([&lst] { return error_code_of([&lst] { lst.accept(); }); });
     spindle::this_fiber::sleep_for(30ms);
     lst.close();
     EXPECT_EQ(acceptor.join(), std::errc::operation_canceled);
@@ -376,10 +353,8 @@ TEST(Tcp, BindToABusyPortFails) {
 
 TEST(Tcp, WriteToAResetPeerThrowsWithoutSigpipe) {
   spindle::runtime rt(spindle::options{.workers = 2});
-  rt.block_on([] {
-    auto lst = tcp_listener::bind(loopback_any_port());
-    auto c = tcp_stream::connect(lst.local_endpoint());
-    lst.accept().close();
+  with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
+    s.close();
     const std::vector<std::byte> chunk(64 * 1024);
     try {
       for (int i = 0; i < 1000; ++i) {  // the first write may still succeed
@@ -433,10 +408,8 @@ TEST(Tcp, WorksOnPlainThreadsWithoutARuntime) {
     EXPECT_EQ(s.read_some(buf), 0u);  // until the client closes
   });
   auto c = tcp_stream::connect(lst.local_endpoint());
-  c.write_all("plain");
+  expect_delivered(c, c, "plain");
   std::array<std::byte, 5> buf{};
-  c.read_exact(buf);
-  EXPECT_EQ(as_string(buf), "plain");
   c.set_timeout(20ms);
   const auto start = steady::now();
   expect_errc([&] { c.read_some(buf); }, std::errc::timed_out);
@@ -447,11 +420,8 @@ TEST(Tcp, WorksOnPlainThreadsWithoutARuntime) {
 
 TEST(Tcp, SixteenMiBToASlowReader) {
   spindle::runtime rt(spindle::options{.workers = 2});
-  rt.block_on([] {
+  with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
     constexpr std::size_t total = 16u << 20;
-    auto lst = tcp_listener::bind(loopback_any_port());
-    auto c = tcp_stream::connect(lst.local_endpoint());
-    auto s = lst.accept();
     auto writer = spindle::spawn([&c] {
       std::vector<std::byte> data(total);
       for (std::size_t i = 0; i < total; ++i) data[i] = spindle::test::pattern(1, i >> 16, i);

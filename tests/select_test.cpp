@@ -21,15 +21,8 @@
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
+using spindle::test::two_workers;
 using steady = std::chrono::steady_clock;
-
-namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
-
-}  // namespace
 
 TEST(Select, RunsTheReadyCase) {
   spindle::channel<int> a(1), b(1);

@@ -16,14 +16,7 @@
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
-
-namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
-
-}  // namespace
+using spindle::test::two_workers;
 
 TEST(Semaphore, NeverAdmitsMoreThanItsCount) {
   spindle::runtime rt(two_workers());

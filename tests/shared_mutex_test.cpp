@@ -20,14 +20,7 @@
 using namespace std::chrono_literals;
 using spindle::test::scaled;
 using spindle::test::spawn_started;
-
-namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
-
-}  // namespace
+using spindle::test::two_workers;
 
 TEST(SharedMutex, ReadersHoldItTogether) {
   spindle::runtime rt(two_workers());
@@ -244,15 +237,8 @@ TEST(SharedMutex, MisuseThrows) {
   }
   rt.block_on([&] {
     sm.lock();
-    auto other = spawn_started([&] {
-      try {
-        sm.unlock();
-        return false;
-      } catch (const std::system_error& e) {
-        return e.code() == std::errc::operation_not_permitted;
-      }
-    });
-    EXPECT_TRUE(other.join());
+    auto other = spawn_started([&] { return spindle::test::error_code_of([&] { sm.unlock(); }); });
+    EXPECT_EQ(other.join(), std::errc::operation_not_permitted);
     try {
       sm.lock();
       ADD_FAILURE() << "recursive lock did not throw";

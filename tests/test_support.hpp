@@ -1,6 +1,9 @@
 // Helpers shared by the test suites.
 #pragma once
 
+#include <spindle/runtime.hpp>
+#include <system_error>
+
 namespace spindle::test {
 
 inline constexpr bool sanitized =
@@ -13,6 +16,23 @@ inline constexpr bool sanitized =
 // Full size in the optimised build; the smaller size under the sanitizers,
 // whose 5-20x slowdown would otherwise push stress tests past their budget.
 constexpr int scaled(int full, int sanitized_size) { return sanitized ? sanitized_size : full; }
+
+// The runtime most tests run on: two workers, so fibers do run in parallel.
+inline spindle::options two_workers() {
+  return spindle::options{.workers = 2};
+}
+
+// The code of the std::system_error f() throws; an empty code if f returns.
+// Any other exception propagates.
+template <class F>
+std::error_code error_code_of(F f) {
+  try {
+    f();
+  } catch (const std::system_error& e) {
+    return e.code();
+  }
+  return std::error_code();
+}
 
 // Recurses until the stack overflows (a volatile buffer per frame so the
 // compiler can neither drop the frames nor turn the recursion into a loop).

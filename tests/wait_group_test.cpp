@@ -15,12 +15,9 @@
 
 using namespace std::chrono_literals;
 using spindle::test::scaled;
+using spindle::test::two_workers;
 
 namespace {
-
-spindle::options two_workers() {
-  return spindle::options{.workers = 2};
-}
 
 // Spawns a full tree of the given fan-out and depth; each node add()s its
 // children before spawning them and is done() when its own work is.
