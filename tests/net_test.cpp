@@ -418,6 +418,38 @@ TEST(Tcp, WorksOnPlainThreadsWithoutARuntime) {
   server.join();
 }
 
+// A socket attached to a runtime's reactor (it waited once) shares ownership
+// of that reactor: it may outlive the runtime, still works from a plain
+// thread, and closes cleanly; a fiber of another runtime that would wait on it
+// gets a clear error instead of a hang.
+TEST(Tcp, SocketOutlivesItsRuntime) {
+  auto lst = tcp_listener::bind(loopback_any_port());
+  std::optional<tcp_stream> client;
+  tcp_stream server_side;
+  {
+    spindle::runtime rt(spindle::options{.workers = 2});
+    rt.block_on([&] {
+      client = tcp_stream::connect(lst.local_endpoint());
+      server_side = lst.accept();
+      client->set_timeout(5ms);
+      std::array<std::byte, 1> b{};
+      expect_errc([&] { client->read_some(b); }, std::errc::timed_out);  // attaches
+    });
+  }
+  client->clear_timeout();
+  server_side.write_all("late");
+  std::array<std::byte, 4> buf{};
+  client->read_exact(buf);  // a plain thread: poll(2)
+  EXPECT_EQ(as_string(buf), "late");
+  spindle::runtime other(spindle::options{.workers = 1});
+  other.block_on([&] {
+    std::array<std::byte, 1> b{};
+    EXPECT_THROW(client->read_some(b), std::logic_error);
+  });
+  client->close();
+  server_side.close();
+}
+
 TEST(Tcp, SixteenMiBToASlowReader) {
   spindle::runtime rt(spindle::options{.workers = 2});
   with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
