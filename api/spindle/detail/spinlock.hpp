@@ -5,6 +5,12 @@
 // test-and-test-and-set lock with a CPU pause beats a futex mutex. After a few
 // thousand spins the holder has probably been preempted by the OS, so the
 // spinner gives up its time slice rather than burn it.
+//
+// A waiter backs off exponentially (1, 2, 4 ... max_backoff pauses of ~34 ns
+// here, so at most ~4 us) between looks at the lock. Each look pulls the
+// holder's cache line away; without backoff, two workers hammering one channel
+// pay a cross-core transfer per operation (`spindle-bench mpmc` on 2 workers:
+// 10 M msg/s with plain spinning, 50-65 M with backoff; 1 worker: 146 M).
 #pragma once
 
 #include <atomic>
@@ -23,16 +29,18 @@ inline void cpu_relax() noexcept {
 class spinlock {
  public:
   void lock() noexcept {
-    for (unsigned spins = 0;; ++spins) {
-      if (!locked_.exchange(true, std::memory_order_acquire)) return;
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins < 4096) {
-          cpu_relax();
-        } else {
-          spins = 0;
+    unsigned backoff = 1;
+    unsigned spun = 0;  // pauses since the last yield
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      do {
+        for (unsigned i = 0; i < backoff; ++i) cpu_relax();
+        spun += backoff;
+        if (backoff < max_backoff) backoff *= 2;
+        if (spun >= yield_after) {
+          spun = 0;
           std::this_thread::yield();
         }
-      }
+      } while (locked_.load(std::memory_order_relaxed));
     }
   }
   bool try_lock() noexcept {
@@ -42,6 +50,8 @@ class spinlock {
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:
+  static constexpr unsigned max_backoff = 128;  // pauses
+  static constexpr unsigned yield_after = 4096;  // pauses (~140 us)
   std::atomic<bool> locked_{false};
 };
 
