@@ -55,7 +55,11 @@ class task {
       detail::fiber* f;
       ~releaser() { f->release(); }
     } r{f};
-    if (f->error) std::rethrow_exception(f->error);
+    // The exception moves out: the joiner's thread then drops the last
+    // reference to it, not whichever worker drops the fiber's last reference
+    // (a queue entry may outlive the join; ThreadSanitizer cannot see
+    // libstdc++'s exception reference counts, and the object is ours anyway).
+    if (f->error) std::rethrow_exception(std::exchange(f->error, nullptr));
     if constexpr (!std::is_void_v<T>) return std::move(*f->result);
   }
 
