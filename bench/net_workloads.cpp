@@ -58,15 +58,15 @@ void http(const args& a) {
         answered = end + 4;
         ++requests;
       }
-      if (requests == 1) {
-        s.write_all(response);  // the common case, without building a buffer
-      } else if (requests > 1) {
-        std::string out;
-        out.reserve(response.size() * static_cast<std::size_t>(requests));
-        for (int i = 0; i < requests; ++i) out.append(response);
-        s.write_all(out);
-      }
       if (requests) {
+        if (requests == 1) {
+          s.write_all(response);  // the common case, without building a buffer
+        } else {
+          std::string out;
+          out.reserve(response.size() * static_cast<std::size_t>(requests));
+          for (int i = 0; i < requests; ++i) out.append(response);
+          s.write_all(out);
+        }
         std::memmove(buf, buf + answered, have - answered);
         have -= answered;
       }

@@ -11,9 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <chrono>
 #include <system_error>
 
@@ -94,9 +92,7 @@ class epoll_reactor final : public reactor {
             continue;
           }
         } else {
-          // Clamped: a deadline years away must not wrap to a negative (infinite) timeout.
-          auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-          n = ::epoll_wait(epfd_, events, 256, static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX)));
+          n = ::epoll_wait(epfd_, events, 256, timeout_ms(left));
         }
       }
       if (n >= 0 || errno != EINTR) return n;

@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <climits>
 
 #include "socket_ops.hpp"
 
@@ -16,16 +15,14 @@ io_result poll_wait(int fd, io_dir d, const clock::time_point* deadline) {
   p.fd = fd;
   p.events = d == io_dir::read ? POLLIN : POLLOUT;
   for (;;) {
-    int timeout_ms = -1;
+    int timeout = -1;  // none
     if (deadline) {
       const auto left = *deadline - clock::now();
       if (left <= clock::duration::zero()) return io_result::timed_out;
-      // Rounded up, so poll never returns before the deadline; the loop
-      // re-checks anyway, as poll's clock need not be steady_clock.
-      const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-      timeout_ms = ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+      // The loop re-checks anyway, as poll's clock need not be steady_clock.
+      timeout = timeout_ms(left);
     }
-    const int n = ::poll(&p, 1, timeout_ms);
+    const int n = ::poll(&p, 1, timeout);
     if (n > 0) {
       if (p.revents & POLLNVAL) throw_errno(EBADF, "spindle: poll");
       return io_result::ready;
