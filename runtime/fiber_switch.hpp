@@ -109,6 +109,9 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   w.pending_prev = self;
   w.pending_action = action;
   w.current = next;
+  // For contended mutex lockers (owner_running): one relaxed store to the
+  // worker's own line, lost in the noise of `spindle-bench yield`.
+  w.running.store(next ? fiber_owner_id(next->sched.id) : no_owner, std::memory_order_relaxed);
   void* target = next ? next->sched.context : w.sched_context;
   before_switch(san_of(w, self), san_of(w, next), action == after_switch_action::finish);
   ctx::transfer_t t = switch_context(target, &w);

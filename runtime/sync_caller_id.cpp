@@ -8,6 +8,8 @@
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/fiber.hpp>
 
+#include "runtime_core.hpp"
+#include "sync_spin.hpp"
 #include "worker.hpp"
 
 namespace spindle::detail {
@@ -16,11 +18,24 @@ owner_id caller_id() noexcept {
   if (worker* w = current_worker()) {
     if (const fiber* f = w->current) {
       if (f->sched.inline_child) f = f->sched.inline_child;
-      return static_cast<owner_id>(f->sched.id << 1) | 1;
+      return fiber_owner_id(f->sched.id);
     }
   }
   alignas(2) thread_local const char thread_tag = 0;
   return reinterpret_cast<owner_id>(&thread_tag);
 }
 
+bool owner_running(owner_id o) noexcept {
+  if (o == handed_over) return false;  // to a waiter that has not run yet
+  // A plain thread: the OS runs it. Or nobody: the holder is between its
+  // unlock and its next lock, or a few instructions from saying who it is.
+  if (!(o & 1)) return true;
+  worker* self = current_worker();
+  if (!self) return true;     // a thread spinning: it cannot see the workers
+  for (const auto& w : self->rt.workers)
+    if (w->running.load(std::memory_order_relaxed) == o) return true;
+  return false;
+}
+
 }  // namespace spindle::detail
+

@@ -72,9 +72,20 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
   detail::clock::time_point first_parked{};
 
   for (;;) {
-    // Spin: take the lock the moment it is free; meanwhile claim `woken` so
-    // that an unlock does not wake a parked waiter we would race with.
-    for (int i = 0; i < detail::lock_spin.checks; ++i) {
+    // Spin while the holder runs: take the lock the moment it is free. For
+    // the first few looks, hold `woken` so that an unlock does not wake a
+    // parked waiter we would race with; then give it back, so that spinners
+    // that keep coming cannot keep the queue asleep (its head must get its
+    // turns to become the starving heir). A woken waiter keeps the `woken` an
+    // unlocker gave it until it parks again as the heir: at most one heir
+    // exists because only the holder of `woken` ever becomes one. A suspended
+    // holder cannot release: park at once.
+    detail::spin_backoff backoff;
+    for (int i = 0; i < detail::spin_backoff::checks; ++i) {
+      if (i == detail::spin_backoff::woken_checks && has_woken && !is_heir) {
+        state_.fetch_and(~woken, std::memory_order_relaxed);
+        has_woken = false;
+      }
       std::uint32_t s = state_.load(std::memory_order_relaxed);
       if (!(s & locked)) {
         std::uint32_t next = (s | locked) & ~(has_woken ? woken : 0);
@@ -85,11 +96,12 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
         continue;
       }
       if (s & handoff) break;  // the mutex is promised to the heir: queue up
-      if (!has_woken && (s & waiters) && !(s & woken) &&
+      if (i < detail::spin_backoff::woken_checks && !has_woken && (s & waiters) && !(s & woken) &&
           state_.compare_exchange_weak(s, s | woken, std::memory_order_relaxed)) {
         has_woken = true;
       }
-      detail::spin_pause(detail::lock_spin);
+      if (!detail::owner_running(owner_.load(std::memory_order_relaxed))) break;
+      backoff.pause();
     }
 
     // Park. The CAS that publishes `waiters` (and gives up `woken`) requires
@@ -151,6 +163,7 @@ void mutex::unlock_slow() {
   if (s & handoff) {
     if (detail::wait_node* n = claim_next()) {
       n->tag = handed_the_lock;
+      owner_.store(detail::handed_over, std::memory_order_relaxed);  // spinners park
       std::uint32_t clear = handoff | (heir_ || !queue_.empty() ? 0 : waiters);
       state_.fetch_and(~clear, std::memory_order_release);
       wake.push(*n);

@@ -3,7 +3,8 @@
 // Ownership: every field is touched only by the worker's own thread, except
 //  * `local` (thieves take from its head, see run_queue.hpp),
 //  * `runnext` (thieves may take it when the ring is empty),
-//  * `park_state`, `park_m`, `park_cv` (unpark() from any thread).
+//  * `park_state`, `park_m`, `park_cv` (unpark() from any thread),
+//  * `running` (read by contended mutex lockers, see owner_running()).
 //
 // Where a worker's thread runs: either its *scheduler loop* on the thread's
 // own stack (run(): find work, park), or a fiber. Fibers switch directly to
@@ -15,6 +16,8 @@
 #include "run_queue.hpp"
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
+
+#include <spindle/detail/caller_id.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -74,6 +77,11 @@ class worker {
 
   run_queue local;
   std::atomic<fiber*> runnext{nullptr};
+
+  // caller_id() of the running fiber (no_owner in the scheduler loop):
+  // written by this worker at every switch, read by spinning mutex lockers to
+  // tell whether the holder is running (spin) or suspended (park at once).
+  std::atomic<owner_id> running{no_owner};
 
   // ---- owned by the worker's thread
   fiber* current = nullptr;            // the running fiber; null in the scheduler loop

@@ -14,8 +14,17 @@ namespace spindle::detail {
 
 using owner_id = std::uintptr_t;
 inline constexpr owner_id no_owner = 0;
+// A mutex's owner while it passes straight from an unlocker to a parked
+// waiter that has not run yet (never a caller's identity: threads are named
+// by real addresses).
+inline constexpr owner_id handed_over = 2;
 
 // Implemented in runtime/sync_caller_id.cpp.
 owner_id caller_id() noexcept;
+
+// The identity of the fiber whose id is `fiber_id`.
+constexpr owner_id fiber_owner_id(std::uint64_t fiber_id) noexcept {
+  return static_cast<owner_id>(fiber_id << 1) | 1;
+}
 
 }  // namespace spindle::detail

@@ -13,8 +13,10 @@
 // Design (Go's sync.Mutex, adapted to an intrusive wait queue):
 //  * Uncontended lock and unlock are one CAS each on `state_`.
 //  * Barging: a locker that finds the mutex free takes it, even if others are
-//    queued. Contended lockers spin briefly first (a critical section is
-//    usually shorter than a park/unpark round trip), then park.
+//    queued. Contended lockers spin first (a critical section is usually
+//    shorter than a park/unpark round trip), with exponential backoff and
+//    only while the holder is running on another worker; a holder that is
+//    suspended cannot release, so they then park at once.
 //  * An unlock wakes at most one waiter, and none while another party is
 //    already on its way to the lock (`woken`): a spinner, or an earlier
 //    waiter that has not run yet. The woken waiter competes like a newcomer;
