@@ -50,9 +50,11 @@ class epoll_reactor final : public reactor {
         [[maybe_unused]] auto r = ::read(evfd_, &count, sizeof count);
         continue;
       }
-      std::uint32_t e = events[i].events;
-      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) h->signal(io_dir::read);
-      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) h->signal(io_dir::write);
+      const std::uint32_t e = events[i].events;
+      const bool read_final = e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+      const bool write_final = e & (EPOLLHUP | EPOLLERR);
+      if (read_final || (e & EPOLLIN)) h->signal(io_dir::read, read_final);
+      if (write_final || (e & EPOLLOUT)) h->signal(io_dir::write, write_final);
     }
     return n < 0 ? 0 : n;
   }

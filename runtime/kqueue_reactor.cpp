@@ -58,8 +58,10 @@ class kqueue_reactor final : public reactor {
     for (int i = 0; i < n; ++i) {
       if (events[i].filter == EVFILT_USER) continue;  // a wake(); EV_CLEAR has reset it
       auto* h = static_cast<io_handle*>(events[i].udata);
-      // EV_EOF and errors count as readiness: the next system call reports them.
-      h->signal(events[i].filter == EVFILT_READ ? io_dir::read : io_dir::write);
+      // EV_EOF (end of stream, or an error in fflags) is readiness for good:
+      // every later system call reports it (see reactor.hpp on hang-ups).
+      h->signal(events[i].filter == EVFILT_READ ? io_dir::read : io_dir::write,
+                (events[i].flags & EV_EOF) != 0);
     }
     return n < 0 ? 0 : n;
   }

@@ -42,11 +42,12 @@ constexpr std::size_t handle_quarantine = 64;
 
 }  // namespace
 
-void io_handle::signal(io_dir d) noexcept {
+void io_handle::signal(io_dir d, bool hang_up) noexcept {
   wait_node* woken;
   {
     std::lock_guard<spinlock> g(lock);
     direction& dir = dirs[static_cast<int>(d)];
+    if (hang_up) dir.hung_up = true;
     if (dir.waiters.empty()) {
       dir.ready = true;
       return;
@@ -88,7 +89,7 @@ io_handle* reactor::attach(int fd) {
     std::lock_guard<spinlock> g(h->lock);
     h->fd = fd;
     h->closed = false;
-    h->dirs[0].ready = h->dirs[1].ready = false;
+    for (io_handle::direction& dir : h->dirs) dir.ready = dir.hung_up = false;
   }
   // Published (release) before the kernel can report the descriptor: see
   // acquire_attachments().
@@ -143,12 +144,12 @@ io_result reactor::wait(io_handle& h, io_dir d, const clock::time_point* deadlin
   {
     std::lock_guard<spinlock> g(h.lock);
     if (h.closed) return io_result::closed;
-    bool& ready = h.dirs[static_cast<int>(d)].ready;
-    if (ready) {
-      ready = false;
+    io_handle::direction& dir = h.dirs[static_cast<int>(d)];
+    if (dir.ready || dir.hung_up) {
+      dir.ready = false;
       return io_result::ready;
     }
-    h.dirs[static_cast<int>(d)].waiters.push_back(n);
+    dir.waiters.push_back(n);
   }
   detail::wake r = deadline ? w.wait_until(*deadline) : w.wait();
   if (r != detail::wake::notified) {

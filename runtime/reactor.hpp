@@ -12,6 +12,14 @@
 // consumed by the next wait(), which then returns at once so the caller
 // retries its system call (at worst one extra EAGAIN).
 //
+// A hang-up (end of stream, reset, error) is final: the kernel reports it
+// once, but every later call will see it, so it stays set (`hung_up`) and
+// every later wait in that direction returns at once. Readers rely on it
+// when they wait *before* reading after a short read (tcp_stream): the data
+// and the FIN may arrive in one edge, the short read takes the data, and no
+// edge is left to wake the wait for the end of stream (Tokio keeps its
+// READ_CLOSED readiness for the same reason).
+//
 // Who polls: an idle worker blocks in poll() with the nearest timer deadline
 // (at most one at a time: the runtime's driver lock), busy workers call
 // poll(now) every few scheduling rounds so CPU-bound fibers cannot starve IO,
@@ -48,8 +56,9 @@ class io_handle {
  public:
   int fd = -1;  // written by attach() before the handle is published
 
-  // Marks `d` ready and wakes its waiters. Called by the backend's poll().
-  void signal(io_dir d) noexcept;
+  // Marks `d` ready and wakes its waiters; `hang_up`: for good (end of
+  // stream, reset, error). Called by the backend's poll().
+  void signal(io_dir d, bool hang_up = false) noexcept;
   // Wakes every waiter with io_result::closed; later waits return closed.
   void shut() noexcept;
 
@@ -58,6 +67,7 @@ class io_handle {
   struct direction {
     wait_queue waiters;   // guarded by lock
     bool ready = false;   // an edge arrived with nobody waiting; guarded by lock
+    bool hung_up = false; // a final event arrived; guarded by lock
   };
   spinlock lock;
   direction dirs[2];

@@ -21,18 +21,40 @@ constexpr const char* read_what = "spindle::net::tcp_stream::read_some";
 constexpr const char* write_what = "spindle::net::tcp_stream::write_all";
 
 // One recv() that waits as long as it would block. 0 = end of stream.
+//
+// `drained` saves the recv() that would only say EAGAIN (about 1 us here; the
+// echo and http workloads pay it once per request otherwise). It is set when a
+// recv() returned less than asked: the receive queue was empty then (a
+// non-blocking TCP recv on Linux stops short only when it is; segments that
+// arrived meanwhile sit in the socket backlog and are queued on release_sock,
+// with a wake-up of their own). Anything arriving later -- data, FIN, RST --
+// wakes the socket, which is an edge for the reactor (or readable for poll(2)
+// outside a runtime), so the next read may wait first. A stale edge only
+// makes that wait return at once and the EAGAIN is paid after all. What
+// arrived *with* the data the short read took is the one case left: a FIN
+// (or an error) in the same edge stops the read short and leaves no edge to
+// come, so the reactor keeps hang-ups reported for good (reactor.hpp). Tokio
+// clears readiness on a short read, but never its READ_CLOSED, likewise.
 std::size_t read_once(detail::socket_fd& sock, std::span<std::byte> buf,
-                      detail::call_deadline& deadline, const char* what) {
+                      detail::call_deadline& deadline, bool& drained, const char* what) {
   if (buf.empty()) return 0;
   for (;;) {
+    if (drained) {
+      drained = false;
+      if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
+    }
     const int fd = sock.get();
     if (fd < 0) throw_errno(EBADF, what);
     const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-    if (n >= 0) return static_cast<std::size_t>(n);
+    if (n >= 0) {
+      // Not after end of stream (n == 0): that is reported again at once.
+      drained = n > 0 && static_cast<std::size_t>(n) < buf.size();
+      return static_cast<std::size_t>(n);
+    }
     const int err = detail::last_error();
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-    if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
+    drained = true;
   }
 }
 
@@ -115,14 +137,14 @@ tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port) {
 
 std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
   detail::call_deadline deadline(timeout_);
-  return read_once(sock_, buf, deadline, read_what);
+  return read_once(sock_, buf, deadline, read_drained_, read_what);
 }
 
 void tcp_stream::read_exact(std::span<std::byte> buf) {
   constexpr const char* what = "spindle::net::tcp_stream::read_exact";
   detail::call_deadline deadline(timeout_);
   while (!buf.empty()) {
-    const std::size_t n = read_once(sock_, buf, deadline, what);
+    const std::size_t n = read_once(sock_, buf, deadline, read_drained_, what);
     if (n == 0) throw_errno(ECONNABORTED, what);
     buf = buf.subspan(n);
   }

@@ -205,6 +205,30 @@ TEST(Tcp, EndOfStreamIsNotAnError) {
   });
 }
 
+// Data and the FIN in one readiness edge: the reader that was waiting is
+// woken once, its read takes the data and stops short, and the next read
+// (which waits for readiness before calling recv() after a short read) must
+// still see the end of stream: a hang-up stays reported. One worker, blocked
+// on purpose while the peer writes and shuts down, so that no poll can see the
+// data and the FIN apart. The read timeout turns the old hang into a failure.
+TEST(Tcp, EndOfStreamArrivingWithTheLastDataIsSeenAfterAShortRead) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
+    s.set_timeout(5s);
+    auto reader = spindle::spawn([&s] {
+      std::array<std::byte, 64> buf{};
+      std::string got;
+      for (std::size_t n; (n = s.read_some(buf)) != 0;) got += as_string(std::span(buf).first(n));
+      return got;
+    });
+    spindle::this_fiber::yield();  // the reader finds nothing and waits
+    c.write_all("last words");
+    c.shutdown_write();
+    std::this_thread::sleep_for(50ms);  // both arrive while no worker can poll
+    EXPECT_EQ(reader.join(), "last words");
+  });
+}
+
 TEST(Tcp, ReadExactAtEndOfStreamThrowsConnectionAborted) {
   spindle::runtime rt(spindle::options{.workers = 2});
   with_connected_pair(rt, [](tcp_stream& c, tcp_stream& s) {
