@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <system_error>
@@ -39,9 +40,9 @@ class epoll_reactor final : public reactor {
     ::close(epfd_);
   }
 
-  int poll(const clock::time_point* deadline) override {
-    epoll_event events[256];
-    int n = wait_events(events, deadline);
+  int poll(const clock::time_point* deadline, int max_events) override {
+    epoll_event events[max_poll_events];
+    int n = wait_events(events, std::clamp(max_events, 1, max_poll_events), deadline);
     if (n > 0) acquire_attachments();
     for (int i = 0; i < n; ++i) {
       auto* h = static_cast<io_handle*>(events[i].data.ptr);
@@ -77,24 +78,24 @@ class epoll_reactor final : public reactor {
   void remove_fd(int fd) noexcept override { ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
 
  private:
-  int wait_events(epoll_event* events, const clock::time_point* deadline) {
+  int wait_events(epoll_event* events, int max_events, const clock::time_point* deadline) {
     for (;;) {
       int n;
       if (!deadline) {
-        n = ::epoll_wait(epfd_, events, 256, -1);
+        n = ::epoll_wait(epfd_, events, max_events, -1);
       } else {
         auto left = *deadline - clock::now();
         if (left < clock::duration::zero()) left = clock::duration::zero();
         if (have_pwait2_) {
           auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
           timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-          n = ::epoll_pwait2(epfd_, events, 256, &ts, nullptr);
+          n = ::epoll_pwait2(epfd_, events, max_events, &ts, nullptr);
           if (n < 0 && errno == ENOSYS) {
             have_pwait2_ = false;
             continue;
           }
         } else {
-          n = ::epoll_wait(epfd_, events, 256, timeout_ms(left));
+          n = ::epoll_wait(epfd_, events, max_events, timeout_ms(left));
         }
       }
       if (n >= 0 || errno != EINTR) return n;

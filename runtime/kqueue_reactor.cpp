@@ -10,6 +10,7 @@
 #include <sys/event.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -51,9 +52,9 @@ class kqueue_reactor final : public reactor {
   }
   ~kqueue_reactor() override { ::close(kq_); }
 
-  int poll(const clock::time_point* deadline) override {
-    struct kevent events[256];
-    int n = wait_events(events, deadline);
+  int poll(const clock::time_point* deadline, int max_events) override {
+    struct kevent events[max_poll_events];
+    int n = wait_events(events, std::clamp(max_events, 1, max_poll_events), deadline);
     if (n > 0) acquire_attachments();
     for (int i = 0; i < n; ++i) {
       if (events[i].filter == EVFILT_USER) continue;  // a wake(); EV_CLEAR has reset it
@@ -103,7 +104,7 @@ class kqueue_reactor final : public reactor {
   }
 
  private:
-  int wait_events(struct kevent* events, const clock::time_point* deadline) {
+  int wait_events(struct kevent* events, int max_events, const clock::time_point* deadline) {
     for (;;) {
       timespec ts{};
       const timespec* timeout = nullptr;
@@ -115,7 +116,7 @@ class kqueue_reactor final : public reactor {
                       static_cast<long>(ns % 1'000'000'000)};
         timeout = &ts;
       }
-      int n = ::kevent(kq_, nullptr, 0, events, 256, timeout);
+      int n = ::kevent(kq_, nullptr, 0, events, max_events, timeout);
       if (n >= 0 || errno != EINTR) return n;
     }
   }

@@ -96,8 +96,13 @@ class reactor {
   io_result wait_fd(int fd, io_dir d, const clock::time_point* deadline);
 
   // Waits for events until `deadline` (null: no limit; a past deadline: do not
-  // block), signals the handles, and returns how many events it handled.
-  virtual int poll(const clock::time_point* deadline) = 0;
+  // block), signals at most `max_events` (1 to max_poll_events) handles, and
+  // returns how many events it handled. Events not taken stay queued in the
+  // kernel, in order: a worker asks for no more than its run queue holds, so
+  // woken fibers never spill to the global queue, where they would wait
+  // behind every ring (echo at 1,000 connections: p99 ~150 ms with spills).
+  static constexpr int max_poll_events = 256;
+  virtual int poll(const clock::time_point* deadline, int max_events) = 0;
   // Makes a concurrent or the next poll() return at once. Any thread.
   virtual void wake() noexcept = 0;
 

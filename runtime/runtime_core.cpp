@@ -40,6 +40,11 @@ runtime_core::runtime_core(const options& opts)
 void runtime_core::submit(fiber* f, bool woken) noexcept {
   worker* w = current_worker();
   if (w && &w->rt == this && !stopping()) {
+    if (w->polling) {
+      w->push_local(f, false);
+      w->polled_work = true;  // the poller tells the others once, afterwards
+      return;
+    }
     if (w->push_local(f, woken)) notify_work();
     return;
   }

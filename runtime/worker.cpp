@@ -6,6 +6,8 @@
 
 #include <pthread.h>
 
+#include <utility>
+
 namespace spindle::detail {
 namespace {
 
@@ -131,12 +133,20 @@ bool worker::any_work_visible() noexcept {
   return false;
 }
 
+bool worker::poll_io(const clock::time_point* deadline) noexcept {
+  polling = true;
+  rt.io->poll(deadline, static_cast<int>(run_queue::capacity - local.size()));
+  polling = false;
+  return std::exchange(polled_work, false);
+}
+
 void worker::poll_io_nonblocking() noexcept {
   if (rt.io->attached() == 0 || rt.driver_busy.load(std::memory_order_relaxed)) return;
   if (rt.driver_busy.exchange(true, std::memory_order_acquire)) return;
   const clock::time_point now{};  // a deadline in the past: do not block
-  rt.io->poll(&now);
+  const bool queued = poll_io(&now);
   rt.driver_busy.store(false, std::memory_order_release);
+  if (queued) rt.notify_work();
 }
 
 fiber* worker::find_work() {
@@ -152,8 +162,10 @@ fiber* worker::find_work() {
     if (fiber* f = next_local()) return found(f);
     if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
     if (fiber* f = take_global()) return found(f);
-    poll_io_nonblocking();
-    if (fiber* f = next_local()) return found(f);
+    // No reactor poll here: an idle worker that finds nothing to steal parks,
+    // and the parking worker that drives the reactor blocks in it, which
+    // returns at once if events are waiting: a poll here as well would be a
+    // second system call for the same events.
     if (!searching) searching = rt.idle.try_start_searching();
     if (searching) {
       if (fiber* f = steal()) return found(f);
@@ -164,6 +176,7 @@ fiber* worker::find_work() {
     searching = false;
     park();
     searching = rt.idle.unpark_self(index);
+    if (std::exchange(io_wakes_, false)) rt.notify_work();
   }
 }
 
@@ -178,11 +191,13 @@ void worker::park() {
     if (park_state_.compare_exchange_strong(expected, parked_driver, std::memory_order_acq_rel)) {
       rt.driver_sleeping.store(true, std::memory_order_seq_cst);
       full_fence();
+      // Fibers woken here are this worker's to run; the others are told by
+      // find_work once this worker counts as unparked again.
       if (rt.timers.empty()) {
-        rt.io->poll(nullptr);
+        io_wakes_ = poll_io(nullptr);
       } else {
         const clock::time_point deadline = rt.timers.next_deadline();
-        rt.io->poll(&deadline);
+        io_wakes_ = poll_io(&deadline);
       }
       rt.driver_sleeping.store(false, std::memory_order_relaxed);
     }

@@ -18,6 +18,7 @@
 #include "stack_pool.hpp"
 
 #include <spindle/detail/caller_id.hpp>
+#include <spindle/detail/waiter.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -94,6 +95,11 @@ class worker {
   std::uint32_t runnext_streak = 0;    // consecutive runs from runnext (bounded)
   std::uint64_t rng;                   // victim selection
   bool searching = false;
+  // While this worker polls the reactor, the fibers it wakes go to the tail
+  // of its ring in event order (not one by one through runnext, each
+  // displacing the last), and other workers are told once, after the poll.
+  bool polling = false;
+  bool polled_work = false;            // a fiber was queued during the poll
   // A copy of runtime_core::stopping() in the worker's own cache line, read
   // on every switch (set once, by shutdown, before the workers are woken).
   std::atomic<bool> stopping{false};
@@ -108,7 +114,11 @@ class worker {
   bool any_work_visible() noexcept;
   void park();
   void poll_io_nonblocking() noexcept;
+  // Polls the reactor until `deadline` (see reactor::poll) with `polling` set;
+  // true if that queued fibers here.
+  bool poll_io(const clock::time_point* deadline) noexcept;
 
+  bool io_wakes_ = false;  // park()'s reactor poll queued fibers here
   enum : int { park_empty = 0, park_notified = 1, parked_condvar = 2, parked_driver = 3 };
   std::atomic<int> park_state_{park_empty};
   std::mutex park_m_;

@@ -270,8 +270,13 @@ TEST(Mutex, ScopedLockOverThreeMutexesInOppositeOrders) {
 // asks for the lock and the moment it gets it, how many times did somebody
 // else get it? Pure FIFO would give about one acquisition per other
 // contender; a starving waiter would watch most of the run go by.
+//
+// One worker: with two, the OS may deschedule one worker thread for a few
+// milliseconds when the machine is busy (ctest -j2), and the other then runs
+// thousands of acquisitions past a waiter queued on the stalled one -- an
+// effect of machine load, not of the mutex. The handoff logic is the same.
 TEST(Mutex, EveryContenderGetsTheLockWithinBoundedAcquisitionsByOthers) {
-  spindle::runtime rt(two_workers());
+  spindle::runtime rt(spindle::options{.workers = 1});
   const int contenders = 1000;
   const int rounds = scaled(20, 10);  // total > the bound below
   spindle::mutex m;
@@ -298,10 +303,10 @@ TEST(Mutex, EveryContenderGetsTheLockWithinBoundedAcquisitionsByOthers) {
   const long total = acquisitions.load();
   ASSERT_EQ(total, static_cast<long>(contenders) * rounds);
   const long max_passed = *std::max_element(worst.begin(), worst.end());
-  // Measured: about 2 per other contender (the holder relocks once before the
-  // waiter it woke gives up barging and is handed the lock); without handoff,
-  // nearly `total`.
-  EXPECT_LE(max_passed, 5L * contenders) << "of " << total;
+  // Measured: about 1.2 per other contender (the holder relocks once or twice
+  // before the waiter it woke gives up barging and is handed the lock); with
+  // the handoff disabled, 4.7 (each holder keeps the lock for all its rounds).
+  EXPECT_LE(max_passed, 3L * contenders) << "of " << total;
 }
 
 TEST(Mutex, DestroyedByTheNextOwnerRightAfterUnlock) {
