@@ -78,7 +78,9 @@ class spin_backoff {
 // Whether the fiber or thread `o` is running right now: a fiber only if a
 // worker of the caller's runtime runs it at this moment; a thread (or a caller
 // outside a runtime, which cannot tell) always. A hint, read without locks:
-// it decides between spinning and parking, never correctness.
+// it decides between spinning and parking, never correctness (a fiber that
+// join() runs inline on its parent's stack counts as not running, so its
+// contenders park rather than spin).
 bool owner_running(owner_id o) noexcept;
 
 }  // namespace spindle::detail
