@@ -67,7 +67,7 @@ class io_handle {
   struct direction {
     wait_queue waiters;   // guarded by lock
     bool ready = false;   // an edge arrived with nobody waiting; guarded by lock
-    bool hung_up = false; // a final event arrived; guarded by lock
+    bool hung_up = false;  // a final event arrived; guarded by lock
   };
   spinlock lock;
   direction dirs[2];

@@ -31,11 +31,10 @@ bool owner_running(owner_id o) noexcept {
   // unlock and its next lock, or a few instructions from saying who it is.
   if (!(o & 1)) return true;
   worker* self = current_worker();
-  if (!self) return true;     // a thread spinning: it cannot see the workers
+  if (!self) return true;  // a thread spinning: it cannot see the workers
   for (const auto& w : self->rt.workers)
     if (w->running.load(std::memory_order_relaxed) == o) return true;
   return false;
 }
 
 }  // namespace spindle::detail
-
