@@ -83,6 +83,11 @@ class tcp_stream {
   void close() noexcept { sock_.close(); }
 
   bool is_open() const noexcept { return sock_.get() >= 0; }
+  // The descriptor, for options and foreign calls. Reading from it directly
+  // is allowed, but read it until EAGAIN before the next read_some: after a
+  // short read, read_some waits for new data before calling recv() (which
+  // saves a system call per message), so bytes left behind by a foreign read
+  // would wait for the next arrival.
   int native_handle() const noexcept { return sock_.get(); }
   endpoint local_endpoint() const;
   endpoint remote_endpoint() const;
