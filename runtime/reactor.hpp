@@ -58,7 +58,7 @@ class io_handle {
 
   // Marks `d` ready and wakes its waiters; `hang_up`: for good (end of
   // stream, reset, error). Called by the backend's poll().
-  void signal(io_dir d, bool hang_up = false) noexcept;
+  void signal(io_dir d, bool hang_up) noexcept;
   // Wakes every waiter with io_result::closed; later waits return closed.
   void shut() noexcept;
 

@@ -133,20 +133,19 @@ bool worker::any_work_visible() noexcept {
   return false;
 }
 
-bool worker::poll_io(const clock::time_point* deadline) noexcept {
+void worker::poll_io(const clock::time_point* deadline) noexcept {
   polling = true;
   rt.io->poll(deadline, static_cast<int>(run_queue::capacity - local.size()));
   polling = false;
-  return std::exchange(polled_work, false);
 }
 
 void worker::poll_io_nonblocking() noexcept {
   if (rt.io->attached() == 0 || rt.driver_busy.load(std::memory_order_relaxed)) return;
   if (rt.driver_busy.exchange(true, std::memory_order_acquire)) return;
   const clock::time_point now{};  // a deadline in the past: do not block
-  const bool queued = poll_io(&now);
+  poll_io(&now);
   rt.driver_busy.store(false, std::memory_order_release);
-  if (queued) rt.notify_work();
+  if (std::exchange(polled_work, false)) rt.notify_work();
 }
 
 fiber* worker::find_work() {
@@ -176,7 +175,7 @@ fiber* worker::find_work() {
     searching = false;
     park();
     searching = rt.idle.unpark_self(index);
-    if (std::exchange(io_wakes_, false)) rt.notify_work();
+    if (std::exchange(polled_work, false)) rt.notify_work();  // park() polled
   }
 }
 
@@ -194,10 +193,10 @@ void worker::park() {
       // Fibers woken here are this worker's to run; the others are told by
       // find_work once this worker counts as unparked again.
       if (rt.timers.empty()) {
-        io_wakes_ = poll_io(nullptr);
+        poll_io(nullptr);
       } else {
         const clock::time_point deadline = rt.timers.next_deadline();
-        io_wakes_ = poll_io(&deadline);
+        poll_io(&deadline);
       }
       rt.driver_sleeping.store(false, std::memory_order_relaxed);
     }

@@ -99,7 +99,7 @@ class worker {
   // of its ring in event order (not one by one through runnext, each
   // displacing the last), and other workers are told once, after the poll.
   bool polling = false;
-  bool polled_work = false;            // a fiber was queued during the poll
+  bool polled_work = false;            // a poll queued fibers; whoever polled tells the others
   // A copy of runtime_core::stopping() in the worker's own cache line, read
   // on every switch (set once, by shutdown, before the workers are woken).
   std::atomic<bool> stopping{false};
@@ -114,11 +114,9 @@ class worker {
   bool any_work_visible() noexcept;
   void park();
   void poll_io_nonblocking() noexcept;
-  // Polls the reactor until `deadline` (see reactor::poll) with `polling` set;
-  // true if that queued fibers here.
-  bool poll_io(const clock::time_point* deadline) noexcept;
+  // Polls the reactor until `deadline` (see reactor::poll) with `polling` set.
+  void poll_io(const clock::time_point* deadline) noexcept;
 
-  bool io_wakes_ = false;  // park()'s reactor poll queued fibers here
   enum : int { park_empty = 0, park_notified = 1, parked_condvar = 2, parked_driver = 3 };
   std::atomic<int> park_state_{park_empty};
   std::mutex park_m_;
