@@ -54,8 +54,10 @@ suite release -DCMAKE_BUILD_TYPE=Release
 suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE=address -DSPINDLE_BUILD_SAMPLES=OFF
 suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE=thread -DSPINDLE_BUILD_SAMPLES=OFF
 
-echo "== package: install (static, then shared) and build a consumer against each"
+echo "== package: install (static, then shared) and build a consumer against each (CMake and pkg-config)"
 if bash tests/package/check.sh build/test-release; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== package (static): FAILED"; fi
+echo "== package: the .deb from cpack, unpacked into a scratch root, and a consumer against it"
+if bash tests/package/check.sh build/test-release --deb; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== package (deb): FAILED"; fi
 if cmake -S . -B build/test-shared -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
       -DSPINDLE_BUILD_TESTS=OFF -DSPINDLE_BUILD_BENCH=OFF -DSPINDLE_BUILD_SAMPLES=OFF >/dev/null &&
    cmake --build build/test-shared -j "$jobs" >build/test-shared.build.log 2>&1 &&

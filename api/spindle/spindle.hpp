@@ -8,3 +8,4 @@
 #include <spindle/sync.hpp>
 #include <spindle/task.hpp>
 #include <spindle/this_fiber.hpp>
+#include <spindle/version.hpp>

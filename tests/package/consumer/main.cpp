@@ -21,6 +21,6 @@ int main() {
     std::printf("consumer: wrong sum %ld\n", sum);
     return 1;
   }
-  std::printf("consumer: installed spindle works (sum %ld)\n", sum);
+  std::printf("consumer: installed spindle %s works (sum %ld)\n", spindle::version_string, sum);
   return 0;
 }
