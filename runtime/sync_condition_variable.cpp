@@ -1,27 +1,61 @@
-// spindle::condition_variable (api/spindle/sync/condition_variable.hpp).
-//
-// The waiter joins queue_ before it releases the user's mutex, which is what
-// makes "change state under the mutex, then notify" lossless. A notifier's
-// last touch of the condition variable is spin_.unlock(); it unparks the
-// claimed waiters afterwards, and they cannot return (and perhaps destroy the
-// condition variable) before that unpark. A waiter that times out takes spin_
-// to leave the queue, so it also waits for any notifier still inside.
+// The condition variables (api/spindle/sync/condition_variable.hpp and
+// condition_variable_any.hpp) and the queue they share
+// (api/spindle/detail/notify_queue.hpp).
+#include <spindle/detail/deadline.hpp>
+#include <spindle/detail/notify_queue.hpp>
 #include <spindle/detail/wake_list.hpp>
 #include <spindle/sync/condition_variable.hpp>
 #include <system_error>
 
 namespace spindle {
+namespace detail {
+
+void notify_queue::notify_one() noexcept {
+  wake_list woken;
+  std::lock_guard<spinlock> g(spin_);
+  if (wait_node* n = queue_.claim_front()) woken.push(*n);
+}
+
+void notify_queue::notify_all() noexcept {
+  wake_list woken;
+  std::lock_guard<spinlock> g(spin_);
+  claim_all(queue_, woken);
+}
+
+void notify_queue::enqueue(wait_node& n) noexcept {
+  std::lock_guard<spinlock> g(spin_);
+  queue_.push_back(n);
+}
+
+wake notify_queue::wait(waiter& w, wait_node& n, clock::time_point deadline) {
+  const wake r = deadline == no_deadline ? w.wait() : w.wait_until(deadline);
+  if (r != wake::notified) {
+    std::lock_guard<spinlock> g(spin_);
+    queue_.erase_if_linked(n);
+  }
+  waiter::rethrow_if_cancelled(r);
+  return r;
+}
+
+void notify_queue::abandon(waiter& w, wait_node& n) noexcept {
+  // Claiming our own waiter shuts every notifier out; one that popped the
+  // node meanwhile fails its claim and drops it.
+  if (w.try_claim(wake::timed_out)) {
+    std::lock_guard<spinlock> g(spin_);
+    queue_.erase_if_linked(n);
+    return;
+  }
+  (void)w.wait_uncancellable();  // a notifier claimed it: wait for its unpark
+}
+
+}  // namespace detail
 
 void condition_variable::notify_one() noexcept {
-  detail::wake_list wake;
-  std::lock_guard<detail::spinlock> g(spin_);
-  if (detail::wait_node* n = queue_.claim_front()) wake.push(*n);
+  queue_.notify_one();
 }
 
 void condition_variable::notify_all() noexcept {
-  detail::wake_list wake;
-  std::lock_guard<detail::spinlock> g(spin_);
-  detail::claim_all(queue_, wake);
+  queue_.notify_all();
 }
 
 std::cv_status condition_variable::wait_until_steady(std::unique_lock<mutex>& lk,
@@ -33,17 +67,10 @@ std::cv_status condition_variable::wait_until_steady(std::unique_lock<mutex>& lk
   }
   detail::waiter w;
   detail::wait_node node(w);
-  {
-    std::lock_guard<detail::spinlock> g(spin_);
-    queue_.push_back(node);
-  }
+  queue_.enqueue(node);
   lk.unlock();  // cannot throw: ownership was checked above
-  const detail::wake r = deadline == detail::no_deadline ? w.wait() : w.wait_until(deadline);
-  if (r != detail::wake::notified) {
-    std::lock_guard<detail::spinlock> g(spin_);
-    queue_.erase_if_linked(node);
-  }
-  detail::waiter::rethrow_if_cancelled(r);
+  // On shutdown wait() throws before the mutex is locked again (see the header).
+  const detail::wake r = queue_.wait(w, node, deadline);
   lk.lock();
   return r == detail::wake::notified ? std::cv_status::no_timeout : std::cv_status::timeout;
 }

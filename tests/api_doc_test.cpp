@@ -211,9 +211,8 @@ std::vector<std::pair<std::string, std::string>> public_names() {
     };
     auto emit = [&] {
       if (visible()) {
-        const std::string enclosing = !stack.empty() && stack.back().kind == scope::cls
-                                          ? stack.back().name
-                                          : std::string();
+        const std::string enclosing =
+            !stack.empty() && stack.back().kind == scope::cls ? stack.back().name : std::string();
         std::string n = declared_name(st, enclosing);
         if (!n.empty() && n[0] != '_') names.emplace_back(n, rel);
       }
@@ -275,10 +274,10 @@ TEST(ApiDoc, TheScanFindsTheNamesItMust) {
   // test could not fail.
   std::set<std::string> found;
   for (const auto& [name, header] : public_names()) found.insert(name);
-  for (const char* n : {"runtime", "options", "stack_size", "spawn", "block_on", "join", "mutex",
-                        "try_lock_for", "channel", "send_for", "select", "on_recv", "promise",
-                        "when_all", "tcp_stream", "read_some", "recv_result", "wait_readable",
-                        "yield", "sleep_for"}) {
+  for (const char* n : {"runtime",   "options",     "stack_size",    "spawn",    "block_on",
+                        "join",      "mutex",       "try_lock_for",  "channel",  "send_for",
+                        "select",    "on_recv",     "promise",       "when_all", "tcp_stream",
+                        "read_some", "recv_result", "wait_readable", "yield",    "sleep_for"}) {
     EXPECT_TRUE(found.count(n)) << n;
   }
   for (const char* n : {"state_", "spin_", "lock_slow", "chan_state", "waiter"}) {

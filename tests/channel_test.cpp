@@ -40,6 +40,27 @@ TEST(Channel, BufferedFifoAndNonBlockingOps) {
   EXPECT_FALSE(ch.try_recv());
 }
 
+TEST(Channel, SizeAndCapacity) {
+  spindle::channel<int> ch(3);
+  EXPECT_EQ(ch.capacity(), 3u);
+  EXPECT_EQ(ch.size(), 0u);
+  ch.send(1);
+  ch.send(2);
+  EXPECT_EQ(ch.size(), 2u);
+  spindle::channel<int> copy = ch;
+  EXPECT_EQ(copy.size(), 2u);
+  EXPECT_EQ(ch.recv(), 1);
+  EXPECT_EQ(ch.size(), 1u);
+  ch.close();
+  EXPECT_EQ(ch.size(), 1u);  // closing keeps what is buffered
+  EXPECT_EQ(ch.recv(), 2);
+  EXPECT_EQ(ch.size(), 0u);
+  EXPECT_EQ(ch.capacity(), 3u);
+  spindle::channel<int> rendezvous;
+  EXPECT_EQ(rendezvous.capacity(), 0u);
+  EXPECT_EQ(rendezvous.size(), 0u);
+}
+
 TEST(Channel, CopiesShareOneChannel) {
   spindle::channel<int> a(1);
   spindle::channel<int> b = a;

@@ -124,6 +124,16 @@ class channel {
     return state_->closed();
   }
 
+  // The number of values buffered right now: a snapshot, stale as soon as it
+  // is returned (0 for a rendezvous channel, whose values are never buffered).
+  std::size_t size() const {
+    std::lock_guard g(state_->lock);
+    return state_->size();
+  }
+
+  // The capacity given at construction (0: a rendezvous).
+  std::size_t capacity() const noexcept { return state_->capacity(); }
+
   // Range-for receives until the channel is closed and drained. *it is the
   // value just received (an lvalue: move from it to keep a move-only value).
   iterator begin() const { return iterator(this); }

@@ -6,8 +6,10 @@
 
 #include <spindle/sync/barrier.hpp>
 #include <spindle/sync/condition_variable.hpp>
+#include <spindle/sync/condition_variable_any.hpp>
 #include <spindle/sync/latch.hpp>
 #include <spindle/sync/mutex.hpp>
+#include <spindle/sync/recursive_mutex.hpp>
 #include <spindle/sync/semaphore.hpp>
 #include <spindle/sync/shared_mutex.hpp>
 #include <spindle/sync/wait_group.hpp>

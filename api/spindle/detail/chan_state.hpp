@@ -57,10 +57,14 @@ class chan_state {
 
   spinlock lock;
 
+  // Fixed at construction: readable without the lock.
+  std::size_t capacity() const noexcept { return buffer_.capacity(); }
+
   // Everything below requires `lock` held. A step that wakes a blocked party
   // stores its node in `to_wake`; the caller unparks it after unlocking.
 
   bool closed() const noexcept { return closed_; }
+  std::size_t size() const noexcept { return buffer_.size(); }
 
   // A receive that does not wait: done with the value in out, closed once
   // closed and drained (out untouched), or blocked.

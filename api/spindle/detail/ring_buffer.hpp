@@ -28,6 +28,8 @@ class ring_buffer {
 
   bool empty() const noexcept { return size_ == 0; }
   bool full() const noexcept { return size_ == capacity_; }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return capacity_; }
 
   // Requires !full().
   void push(T&& v) noexcept {

@@ -26,8 +26,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <spindle/detail/deadline.hpp>
-#include <spindle/detail/spinlock.hpp>
-#include <spindle/detail/waiter.hpp>
+#include <spindle/detail/notify_queue.hpp>
 #include <spindle/sync/mutex.hpp>
 #include <utility>
 
@@ -86,8 +85,7 @@ class condition_variable {
     return true;
   }
 
-  detail::spinlock spin_;
-  detail::wait_queue queue_;  // guarded by spin_
+  detail::notify_queue queue_;
 };
 
 }  // namespace spindle
