@@ -9,6 +9,7 @@
 #pragma once
 
 #include <spindle/async.hpp>
+#include <spindle/packaged_task.hpp>
 #include <spindle/promise.hpp>
 #include <spindle/when_all.hpp>
 #include <spindle/when_any.hpp>

@@ -1,20 +1,26 @@
-// spindle::promise<T> and spindle::future<T>: a one-shot result handed from
-// one party to another, as std::promise/std::future, usable from fibers (only
-// the fiber waits) and from plain threads (the thread blocks).
+// spindle::promise<T>, spindle::future<T> and spindle::shared_future<T>: a
+// one-shot result handed from one party to another (or, shared, to many), as
+// std::promise/std::future/std::shared_future, usable from fibers (only the
+// fiber waits) and from plain threads (the thread blocks).
 //
 //   spindle::promise<int> p;
 //   spindle::future<int> f = p.get_future();
 //   p.set_value(42);                       // or p.set_exception(std::current_exception())
 //   int v = f.get();                       // waits; rethrows a stored exception
 //
-// As in <future>: T may be void or move-only (not a reference); get() waits,
+// As in <future>: T may be void, move-only or a reference (future<T&> hands
+// over a reference to an object the setter keeps alive); get() waits,
 // returns the value (or rethrows) and leaves the future invalid; a promise
 // destroyed without a result stores std::future_error(broken_promise); setting
 // twice throws future_error(promise_already_satisfied); get_future twice throws
 // future_error(future_already_retrieved); using a moved-from promise or an
 // invalid future throws future_error(no_state). If copying or moving the value
 // into the state throws, the exception propagates and the promise stays unset.
-// Beyond <future>: ready() tells without waiting whether a result is there.
+// share() (or shared_future's constructor) turns a future into a
+// shared_future: copyable, every copy's get() returns the same result (a
+// const reference to the value, or rethrows the same exception) as often as
+// called. Beyond <future>: ready() tells without waiting whether a result is
+// there.
 // Timed waits never return early (steady_clock).
 #pragma once
 
@@ -32,6 +38,8 @@ namespace spindle {
 
 template <class T>
 class future;
+template <class T>
+class shared_future;
 
 namespace detail {
 
@@ -49,10 +57,52 @@ struct future_access {
 
 }  // namespace detail
 
-template <class T>
-class future {
-  static_assert(!std::is_reference_v<T>, "spindle::future<T&> is not supported");
+namespace detail {
 
+// What future and shared_future share: the state and the ways to wait for it.
+template <class T>
+class future_handle {
+ public:
+  // True while the handle refers to a state.
+  bool valid() const noexcept { return state_ != nullptr; }
+
+  // True once the result is there (false without a state).
+  bool ready() const noexcept { return state_ && state_->ready(); }
+
+  void wait() const { checked().wait_until(no_deadline); }
+
+  template <class Rep, class Period>
+  std::future_status wait_for(const std::chrono::duration<Rep, Period>& d) const {
+    return wait_until_deadline(deadline_after(d));
+  }
+
+  template <class Clock, class Duration>
+  std::future_status wait_until(const std::chrono::time_point<Clock, Duration>& tp) const {
+    return wait_until_deadline(to_deadline(tp));
+  }
+
+ protected:
+  friend struct future_access;
+
+  future_handle() noexcept = default;
+  explicit future_handle(std::shared_ptr<future_state<T>> s) noexcept : state_(std::move(s)) {}
+
+  future_state<T>& checked() const {
+    if (!state_) throw_future_error(std::future_errc::no_state);
+    return *state_;
+  }
+
+  std::future_status wait_until_deadline(clock::time_point deadline) const {
+    return checked().wait_until(deadline) ? std::future_status::ready : std::future_status::timeout;
+  }
+
+  std::shared_ptr<future_state<T>> state_;
+};
+
+}  // namespace detail
+
+template <class T>
+class future : public detail::future_handle<T> {
  public:
   future() noexcept = default;
   future(future&&) noexcept = default;
@@ -60,56 +110,31 @@ class future {
   future(const future&) = delete;
   future& operator=(const future&) = delete;
 
-  // True until get() or a move away.
-  bool valid() const noexcept { return state_ != nullptr; }
+  // valid(): true until get(), share() or a move away. ready(), wait(),
+  // wait_for(d), wait_until(tp): see detail::future_handle.
 
-  // True once the result is there (false for an invalid future).
-  bool ready() const noexcept { return state_ && state_->ready(); }
+  // A shared_future of the same state; this future is invalid afterwards.
+  shared_future<T> share() noexcept { return shared_future<T>(std::move(*this)); }
 
   // Waits for the result; returns the value or rethrows the exception. The
   // future is invalid afterwards, even if get() threw.
   T get() {
-    wait();
-    std::shared_ptr<detail::future_state<T>> s = std::move(state_);
+    this->wait();
+    std::shared_ptr<detail::future_state<T>> s = std::move(this->state_);
     if (s->error) std::rethrow_exception(s->error);
     if constexpr (!std::is_void_v<T>) return std::move(*s->value);
-  }
-
-  void wait() const { checked().wait_until(detail::no_deadline); }
-
-  template <class Rep, class Period>
-  std::future_status wait_for(const std::chrono::duration<Rep, Period>& d) const {
-    return wait_until_deadline(detail::deadline_after(d));
-  }
-
-  template <class Clock, class Duration>
-  std::future_status wait_until(const std::chrono::time_point<Clock, Duration>& tp) const {
-    return wait_until_deadline(detail::to_deadline(tp));
   }
 
  private:
   template <class>
   friend class promise;
-  friend struct detail::future_access;
 
-  explicit future(std::shared_ptr<detail::future_state<T>> s) noexcept : state_(std::move(s)) {}
-
-  detail::future_state<T>& checked() const {
-    if (!state_) detail::throw_future_error(std::future_errc::no_state);
-    return *state_;
-  }
-
-  std::future_status wait_until_deadline(detail::clock::time_point deadline) const {
-    return checked().wait_until(deadline) ? std::future_status::ready : std::future_status::timeout;
-  }
-
-  std::shared_ptr<detail::future_state<T>> state_;
+  explicit future(std::shared_ptr<detail::future_state<T>> s) noexcept
+      : detail::future_handle<T>(std::move(s)) {}
 };
 
 template <class T>
 class promise {
-  static_assert(!std::is_reference_v<T>, "spindle::promise<T&> is not supported");
-
  public:
   promise() : state_(std::make_shared<detail::future_state<T>>()) {}
   promise(promise&& o) noexcept
@@ -139,8 +164,10 @@ class promise {
   requires(!std::is_void_v<U>) void set_value(const std::type_identity_t<U>& v) {
     set([&](auto& s) { s.value.emplace(v); });
   }
+  // (Not for promise<T&>, whose one overload above takes the T&.)
   template <class U = T>
-  requires(!std::is_void_v<U>) void set_value(std::type_identity_t<U>&& v) {
+  requires(!std::is_void_v<U> &&
+           !std::is_reference_v<U>) void set_value(std::type_identity_t<U>&& v) {
     set([&](auto& s) { s.value.emplace(std::move(v)); });
   }
   template <class U = T>
@@ -187,6 +214,33 @@ class promise {
 
   std::shared_ptr<detail::future_state<T>> state_;
   bool retrieved_ = false;
+};
+
+template <class T>
+class shared_future : public detail::future_handle<T> {
+ public:
+  shared_future() noexcept = default;
+  // Takes over f's state (f is invalid afterwards).
+  shared_future(future<T>&& f) noexcept
+      : detail::future_handle<T>(std::move(detail::future_access::state(f))) {}
+  shared_future(const shared_future&) = default;
+  shared_future(shared_future&&) noexcept = default;
+  shared_future& operator=(const shared_future&) = default;
+  shared_future& operator=(shared_future&&) noexcept = default;
+
+  // Waits for the result; returns it (a const T& for a value, T& for a
+  // reference, nothing for void) or rethrows the exception. Any number of
+  // times, from any number of copies; the shared_future stays valid.
+  decltype(auto) get() const {
+    this->wait();
+    const detail::future_state<T>& s = *this->state_;
+    if (s.error) std::rethrow_exception(s.error);
+    if constexpr (std::is_reference_v<T>) {
+      return static_cast<T>(*s.value);
+    } else if constexpr (!std::is_void_v<T>) {
+      return static_cast<const T&>(*s.value);
+    }
+  }
 };
 
 }  // namespace spindle

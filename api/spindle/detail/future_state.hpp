@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
@@ -69,10 +70,21 @@ class future_state_base {
   std::atomic<bool> ready_{false};  // set under lock_, read without it
 };
 
+// What a state holds for future<T>: the value itself, or for future<T&> a
+// reference_wrapper (which converts back to T& on the way out).
+template <class T>
+struct future_value {
+  using type = T;
+};
+template <class T>
+struct future_value<T&> {
+  using type = std::reference_wrapper<T>;
+};
+
 template <class T>
 class future_state : public future_state_base {
  public:
-  std::optional<T> value;  // written by the claimer before publish()
+  std::optional<typename future_value<T>::type> value;  // written by the claimer before publish()
 };
 
 template <>
