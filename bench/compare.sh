@@ -743,16 +743,28 @@ summarize() {
 	}' "$1"
 }
 
+# $1 as a reader would type it in a shell: bare when plain, else quoted (double quotes unless
+# that would need escapes), e.g. --workloads "yield echo"
+shell_word() {
+	if [[ $1 =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then
+		printf '%s' "$1"
+	elif [[ $1 != *[\"\$\`\\!]* ]]; then
+		printf '"%s"' "$1"
+	else
+		printf "'%s'" "${1//\'/\'\\\'\'}"
+	fi
+}
+
 # Markdown only: where and how the figures were taken, so that a pasted table says it itself.
 print_provenance() {
-	local commit cmd
+	local commit cmd arg
 	[[ $MARKDOWN == yes ]] || return 0
 	commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	if [[ -n $(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null || true) ]]; then
 		commit+=" (with local changes)"
 	fi
 	cmd="bash bench/compare.sh"
-	[[ ${#ORIG_ARGS[@]} -eq 0 ]] || cmd+=$(printf ' %q' "${ORIG_ARGS[@]}")
+	for arg in "${ORIG_ARGS[@]}"; do cmd+=" $(shell_word "$arg")"; done
 	printf 'Measured %s on %s cores (%s), spindle at commit %s%s:\n\n' \
 		"$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" "$(uname -sr)" "$commit" \
 		"$([[ $HOG -eq 0 ]] || echo ", $HOG busy neighbour process(es)")"
