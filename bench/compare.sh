@@ -679,6 +679,8 @@ summarize() {
 	}
 	function add(r, c, s) { T[r, c] = s; if (length(s) > wid[c]) wid[c] = length(s) }
 	function legend(s) { if (md == "yes") print "- " s; else print s }
+	# a cell symbol in the legend; in Markdown as code, or "- = ..." would start a nested list
+	function sym(x) { return md == "yes" ? "`" x "`" : x }
 	END {
 		nc = 0
 		add(0, ++nc, "metric"); add(0, ++nc, "unit")
@@ -716,9 +718,9 @@ summarize() {
 			legend(sprintf("ratio columns \"%s vs X\" = %s'"'"'s speed / X'"'"'s speed: \"R x faster\" = %s is R times faster than X, \"R x slower\" = R times slower", P[1], P[1], P[1]))
 			legend("(smaller/larger: memory; better/worse: speedup; less/more CPU: server CPU time per request)")
 		}
-		if (anyfail) legend("! = some runs FAILED, median of the others; FAILED = every run failed (see the log directory)")
-		if (anyna) legend("N/A = the program does not implement the workload (exit 3)")
-		if (anydash) legend("- = no value: the program printed no such metric, or no ratio can be taken")
+		if (anyfail) legend(sym("!") " = some runs FAILED, median of the others; " sym("FAILED") " = every run failed (see the log directory)")
+		if (anyna) legend(sym("N/A") " = the program does not implement the workload (exit 3)")
+		if (anydash) legend(sym("-") " = no value: the program printed no such metric, or no ratio can be taken")
 		print ""
 		for (r = 0; r <= nr; r++) {
 			line = ""
