@@ -626,7 +626,7 @@ run_http() { # run index
 
 # ---------- table ----------
 
-# The table of medians and ratios from raw.tsv $1; FORMAT text (aligned columns) or markdown.
+# The table of medians and ratios from raw.tsv $1: aligned columns, or Markdown (--markdown).
 summarize() {
 	awk -v progs="${NAMES[*]}" -v wls="$PHASE_WORKLOADS" -v runs="$RUNS" -v md="$MARKDOWN" '
 	BEGIN { FS = "\t"; np = split(progs, P, " "); nw = split(wls, W, " ") }
