@@ -1,5 +1,5 @@
 // Output and measurement helpers shared by the spindle-bench workloads
-// (../shared/bench/SPEC.md: one "<metric> <value> <unit>" line per result on
+// (bench/README.md, "Workloads": one "<metric> <value> <unit>" line per result on
 // stdout, everything else on stderr, "FAILED <metric> <reason>" + exit 1).
 #pragma once
 

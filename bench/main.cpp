@@ -1,4 +1,4 @@
-// spindle-bench: spindle's implementation of ../shared/bench/SPEC.md.
+// spindle-bench: spindle's implementation of the workloads in bench/README.md.
 //
 // Usage: spindle-bench <workload> [--workers N] [--port P]
 // Workloads: yield spawn skynet fib pingpong mpmc mutex idle sleep echo http

@@ -1,5 +1,5 @@
 // Server workloads: echo and http, on 127.0.0.1, until killed. The load comes
-// from ../shared/bench/echo_load and wrk (driven by compare.sh).
+// from bench/tools/echo_load.c and wrk (driven by bench/compare.sh).
 #include <spindle/spindle.hpp>
 
 #include <cstdio>
