@@ -14,6 +14,7 @@
 #pragma once
 
 #include <spindle/io.hpp>
+#include <spindle/net/buffered_reader.hpp>
 #include <spindle/net/endpoint.hpp>
 #include <spindle/net/resolve.hpp>
 #include <spindle/net/tcp_listener.hpp>
