@@ -217,6 +217,7 @@ std::vector<std::pair<std::string, std::string>> public_names() {
         if (!n.empty() && n[0] != '_') names.emplace_back(n, rel);
       }
     };
+    int parens = 0;  // inside (...) braces are default arguments, not scopes
     for (std::size_t i = 0; i < toks.size(); ++i) {
       const std::string& t = toks[i];
       if (!stack.empty() && stack.back().kind == scope::skipped) {
@@ -224,7 +225,11 @@ std::vector<std::pair<std::string, std::string>> public_names() {
         if (t == "}") stack.pop_back();
         continue;
       }
-      if (t == ";") {
+      if (t == "(") ++parens;
+      if (t == ")") --parens;
+      if (parens > 0) {
+        st.push_back(t);
+      } else if (t == ";") {
         emit();
         st.clear();
       } else if (t == "{") {
