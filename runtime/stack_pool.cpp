@@ -50,7 +50,10 @@ stack_pool::~stack_pool() {
   for (const slab& s : slabs_) ::munmap(s.base, s.bytes);
 }
 
+// Throws with the pool unchanged (see "Out of memory" in stack_pool.hpp).
 void stack_pool::add_slab() {
+  slabs_.reserve(slabs_.size() + 1);  // the one allocation that could fail after the mmap
+  if (refuse_new_slabs.load(std::memory_order_relaxed)) throw std::bad_alloc();
   std::size_t bytes = per_slab_ * stride_;
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

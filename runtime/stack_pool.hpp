@@ -24,6 +24,11 @@
 // unmapped before the pool is destroyed; pages of stacks parked on the shared
 // list beyond `keep_warm` are given back to the kernel with MADV_DONTNEED.
 //
+// Out of memory: acquire() throws (std::bad_alloc when mmap fails,
+// std::system_error when a guard cannot be installed) and the pool is
+// unchanged; the caller fails the fiber that needed the stack
+// (fiber_switch.cpp).
+//
 // Thread safety: a worker's stack_cache belongs to that worker; the shared
 // free list and the slab list are guarded by `lock_`.
 #pragma once
@@ -32,6 +37,7 @@
 
 #include <spindle/detail/spinlock.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <vector>
 
@@ -98,6 +104,10 @@ class stack_pool {
   // Go's limit for a goroutine stack, far beyond what any fiber should need,
   // and small enough that no size arithmetic here can overflow.
   static constexpr std::size_t max_stack_size = std::size_t{1} << 30;
+
+  // Test seam (tests/stack_test.cpp): while true, mapping a new slab fails as
+  // if the kernel had no memory left. Read only on the cold path that maps.
+  std::atomic<bool> refuse_new_slabs{false};
 
  private:
   stack_block* refill(stack_cache& cache);

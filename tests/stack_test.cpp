@@ -1,6 +1,8 @@
 // Fiber stacks at their limits: overflows of every frame size end in the
-// named report, never in a neighbouring fiber's stack; stack sizes out of
-// range are refused at construction.
+// named report, never in a neighbouring fiber's stack; a fiber that finds no
+// memory for its stack fails alone; stack sizes out of range are refused at
+// construction.
+#include "runtime_core.hpp"  // runtime/: the stack pool's fault-injection seam
 #include "test_support.hpp"
 #include "unprobed_frames.hpp"
 
@@ -15,6 +17,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -171,6 +175,88 @@ TEST(StackOptions, SizesBeyondTheMaximumAreRejected) {
 TEST(StackOptions, TheMaximumSizeWorks) {
   spindle::runtime rt(spindle::options{.workers = 1, .stack_size = std::size_t{1} << 30});
   EXPECT_EQ(rt.block_on([] { return recurse_probed(0, 64); }), 64 * 65 / 2);
+}
+
+// Out of memory for stacks, injected: while set, the pool maps no new slab.
+void refuse_new_stack_slabs(spindle::runtime& rt, bool refuse) {
+  rt.core().stacks.refuse_new_slabs = refuse;
+}
+
+TEST(StackMemory, AFiberWithoutAStackFailsItsJoinWithBadAlloc) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  refuse_new_stack_slabs(rt, true);
+  bool ran = false;
+  EXPECT_THROW(rt.block_on([&ran] { ran = true; }), std::bad_alloc);
+  EXPECT_FALSE(ran);
+  // The worker is still there and runs the next fiber once memory is back.
+  refuse_new_stack_slabs(rt, false);
+  EXPECT_EQ(rt.block_on([] { return 42; }), 42);
+}
+
+TEST(StackMemory, OnlyTheFibersThatFindNoStackFail) {
+  // 200 fibers that each hold their stack across a sleep, and one slab of
+  // stacks: the fibers that find none fail with bad_alloc before running;
+  // the others run to completion, their sleeps undisturbed by the failures
+  // that happen while they switch away.
+  constexpr int n = 200;
+  for (std::size_t workers : {1, 2}) {
+    spindle::runtime rt(spindle::options{.workers = workers, .stack_size = 64 * kib});
+    rt.block_on([] {});  // maps the first slab
+    refuse_new_stack_slabs(rt, true);
+    auto ran = std::make_unique<std::atomic<bool>[]>(n);
+    int returned = 0, failed = 0;
+    rt.block_on([&] {
+      std::vector<spindle::task<int>> ts;
+      for (int i = 0; i < n; ++i) {
+        ts.push_back(spindle::spawn([&ran, i] {
+          ran[i] = true;
+          spindle::this_fiber::sleep_for(20ms);
+          return i;
+        }));
+      }
+      // On one worker they all start before any join could run one inline.
+      spindle::this_fiber::yield();
+      for (int i = 0; i < n; ++i) {
+        try {
+          EXPECT_EQ(ts[i].join(), i);
+          ++returned;
+        } catch (const std::bad_alloc&) {
+          EXPECT_FALSE(ran[i]) << "fiber " << i << " ran, then saw another fiber's bad_alloc";
+          ++failed;
+        }
+      }
+    });
+    EXPECT_EQ(returned + failed, n) << workers << " worker(s)";
+    EXPECT_GE(returned, 1) << workers << " worker(s)";
+    EXPECT_GE(failed, 1) << workers << " worker(s)";
+    if (workers == 1) {
+      // One 8 MiB slab holds 64 stacks of 64 KiB, each above a 64 KiB guard
+      // (stack_pool.cpp); the block_on fiber holds one of them.
+      EXPECT_EQ(returned, 63);
+    }
+    refuse_new_stack_slabs(rt, false);
+    EXPECT_EQ(rt.block_on([] { return 7; }), 7) << workers << " worker(s)";
+  }
+}
+
+TEST(StackMemory, ADetachedFiberWithoutAStackIsReported) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  refuse_new_stack_slabs(rt, true);
+  testing::internal::CaptureStderr();
+  auto t = rt.spawn([] {});
+  const auto id = t.id();
+  t.detach();
+  // One worker takes fibers from a thread in spawn order: once the next one
+  // has failed, the detached one has been reported.
+  EXPECT_THROW(rt.block_on([] {}), std::bad_alloc);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(
+      err.find("spindle: detached fiber " + std::to_string(id) + " terminated by an exception: "),
+      std::string::npos)
+      << err;
+  EXPECT_NE(err.find("bad_alloc"), std::string::npos) << err;
+  refuse_new_stack_slabs(rt, false);
+  EXPECT_EQ(rt.block_on([] { return 8; }), 8);
 }
 
 }  // namespace
