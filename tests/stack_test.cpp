@@ -1,8 +1,9 @@
 // Fiber stacks at their limits: overflows of every frame size end in the
-// named report, never in a neighbouring fiber's stack; a fiber that finds no
-// memory for its stack fails alone; stack sizes out of range are refused at
-// construction.
-#include "runtime_core.hpp"  // runtime/: the stack pool's fault-injection seam
+// named report, never in a neighbouring fiber's stack; a spawn that finds no
+// memory for the fiber throws, a fiber that finds none for its stack fails
+// alone; stack sizes out of range are refused at construction.
+#include "fiber_allocator.hpp"  // runtime/: the fault-injection seams
+#include "runtime_core.hpp"
 #include "test_support.hpp"
 #include "unprobed_frames.hpp"
 
@@ -12,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -257,6 +260,51 @@ TEST(StackMemory, ADetachedFiberWithoutAStackIsReported) {
   EXPECT_NE(err.find("bad_alloc"), std::string::npos) << err;
   refuse_new_stack_slabs(rt, false);
   EXPECT_EQ(rt.block_on([] { return 8; }), 8);
+}
+
+// A fiber of the pool's 192-byte class: a refill takes 64 blocks (12 KiB),
+// which does not divide a 2 MiB chunk, so a chunk runs out in the middle of a
+// refill (fiber_allocator.cpp).
+struct returns_its_index {
+  int i;
+  std::array<char, 64> ballast{};
+  int operator()() const { return i; }
+};
+using fiber_of_192_bytes =
+    spindle::detail::fiber_impl<int, decltype(spindle::detail::bind_decayed(
+                                         std::declval<returns_its_index>()))>;
+static_assert(sizeof(fiber_of_192_bytes) > 128 && sizeof(fiber_of_192_bytes) <= 192);
+
+TEST(FiberMemory, SpawnWithoutMemoryForTheFiberThrowsAndThePoolCarriesOn) {
+  if (spindle::test::sanitized)
+    GTEST_SKIP() << "AddressSanitizer and ThreadSanitizer builds take fibers from operator new, "
+                    "not from the pool whose chunks this test refuses";
+  spindle::runtime rt(spindle::options{.workers = 1});
+  EXPECT_EQ(rt.spawn(returns_its_index{-1}).join(), -1);  // the pool has a chunk
+  constexpr int most = 200'000;  // far more than the pool's free blocks and its chunk hold
+  std::vector<spindle::task<int>> ts;
+  ts.reserve(most);
+  int refused = 0;
+  spindle::detail::refuse_new_fiber_chunks = true;
+  for (int i = 0; i < most && refused == 0; ++i) {
+    try {
+      ts.push_back(rt.spawn(returns_its_index{i}));
+    } catch (const std::bad_alloc&) {
+      ++refused;
+    }
+  }
+  spindle::detail::refuse_new_fiber_chunks = false;
+  ASSERT_EQ(refused, 1);
+  ASSERT_GT(ts.size(), 0u);
+  // The calling thread's block cache must still match its count: spawns that
+  // drain it, then joins that free every block on this thread (the fibers
+  // have long finished and the worker dropped its references: one worker
+  // runs the block_on fiber after them) and fill the cache past its spill
+  // limit. A cache holding blocks it did not count crashed in the spill.
+  for (int i = 0; i < 1000; ++i) ts.push_back(rt.spawn(returns_its_index{i}));
+  rt.block_on([] {});
+  for (std::size_t k = 0; k < ts.size() - 1000; ++k) EXPECT_EQ(ts[k].join(), static_cast<int>(k));
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(ts[ts.size() - 1000 + i].join(), i);
 }
 
 }  // namespace
