@@ -197,10 +197,10 @@ TEST(StackMemory, AFiberWithoutAStackFailsItsJoinWithBadAlloc) {
 }
 
 TEST(StackMemory, OnlyTheFibersThatFindNoStackFail) {
-  // 200 fibers that each hold their stack across a sleep, and one slab of
-  // stacks: the fibers that find none fail with bad_alloc before running;
-  // the others run to completion, their sleeps undisturbed by the failures
-  // that happen while they switch away.
+  // 200 fibers that each hold their stack until all have started, and one
+  // slab of stacks: the fibers that find none fail with bad_alloc before
+  // running; the others run to completion, their waits undisturbed by the
+  // failures that happen while they switch away.
   constexpr int n = 200;
   for (std::size_t workers : {1, 2}) {
     spindle::runtime rt(spindle::options{.workers = workers, .stack_size = 64 * kib});
@@ -209,16 +209,23 @@ TEST(StackMemory, OnlyTheFibersThatFindNoStackFail) {
     auto ran = std::make_unique<std::atomic<bool>[]>(n);
     int returned = 0, failed = 0;
     rt.block_on([&] {
+      spindle::latch release(1);
       std::vector<spindle::task<int>> ts;
       for (int i = 0; i < n; ++i) {
-        ts.push_back(spindle::spawn([&ran, i] {
+        ts.push_back(spindle::spawn([&ran, &release, i] {
           ran[i] = true;
-          spindle::this_fiber::sleep_for(20ms);
+          release.wait();
           return i;
         }));
       }
-      // On one worker they all start before any join could run one inline.
-      spindle::this_fiber::yield();
+      // Every fiber either holds a stack or has failed before any lets go.
+      auto all_started_or_failed = [&] {
+        for (int i = 0; i < n; ++i)
+          if (!ran[i] && !ts[i].done()) return false;
+        return true;
+      };
+      while (!all_started_or_failed()) spindle::this_fiber::yield();
+      release.count_down();
       for (int i = 0; i < n; ++i) {
         try {
           EXPECT_EQ(ts[i].join(), i);
