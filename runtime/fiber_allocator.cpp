@@ -14,8 +14,14 @@
 // cache goes back to the shared lists when the thread exits. Chunks are never
 // unmapped: freed blocks are reused by later fibers (a pool, like the stacks).
 //
+// Out of memory: operator new throws std::bad_alloc only when it got no block
+// at all (a refill that got some blocks before the chunk ran out succeeds), so
+// a thread's cache and its count stay in step and spawn fails cleanly.
+//
 // Under AddressSanitizer or ThreadSanitizer every block comes from operator
 // new, so the sanitizers keep seeing each fiber's lifetime.
+#include "fiber_allocator.hpp"
+
 #include <spindle/detail/fiber.hpp>
 #include <spindle/detail/spinlock.hpp>
 
@@ -52,6 +58,7 @@ struct shared_pool {
   char* chunk_end = nullptr;
 
   // Moves up to `batch` blocks of class c into `head`; returns how many.
+  // Throws std::bad_alloc if there were none to move.
   std::uint32_t refill(std::size_t c, free_block*& head) {
     std::lock_guard<spinlock> g(lock);
     std::uint32_t n = 0;
@@ -64,7 +71,10 @@ struct shared_pool {
     }
     const std::size_t size = (c + 1) * granule;
     while (n < batch) {
-      if (static_cast<std::size_t>(chunk_end - chunk_next) < size) new_chunk();
+      if (static_cast<std::size_t>(chunk_end - chunk_next) < size && !new_chunk()) {
+        if (n) break;
+        throw std::bad_alloc();
+      }
       auto* b = reinterpret_cast<free_block*>(chunk_next);
       chunk_next += size;
       b->next = head;
@@ -81,10 +91,12 @@ struct shared_pool {
   }
 
  private:
-  void new_chunk() {
+  // False, with the pool unchanged, when there is no memory for a chunk.
+  bool new_chunk() noexcept {
+    if (refuse_new_fiber_chunks.load(std::memory_order_relaxed)) return false;
     // Over-map by one chunk to align to 2 MiB (a huge page needs alignment).
     void* m = ::mmap(nullptr, 2 * chunk_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) throw std::bad_alloc();
+    if (m == MAP_FAILED) return false;
     auto base = reinterpret_cast<std::uintptr_t>(m);
     auto aligned = (base + chunk_bytes - 1) & ~(chunk_bytes - 1);
     if (aligned > base) ::munmap(m, aligned - base);
@@ -92,6 +104,7 @@ struct shared_pool {
     ::madvise(reinterpret_cast<void*>(aligned), chunk_bytes, MADV_HUGEPAGE);
     chunk_next = reinterpret_cast<char*>(aligned);
     chunk_end = chunk_next + chunk_bytes;
+    return true;
   }
 };
 
@@ -118,6 +131,8 @@ struct thread_cache {
 thread_local thread_cache cache [[gnu::tls_model("initial-exec")]];
 
 }  // namespace
+
+std::atomic<bool> refuse_new_fiber_chunks{false};
 
 void* fiber::operator new(std::size_t n) {
   if (sanitized || n > classes * granule) return ::operator new(n);

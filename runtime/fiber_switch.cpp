@@ -11,14 +11,6 @@
 namespace spindle::detail {
 namespace switch_detail {
 
-void prepare_first_run(worker& w, fiber* f) {
-  stack_block* s = w.rt.stacks.acquire(w.stacks);
-  s->owner = f;
-  s->san.tsan_fiber = tsan_create_fiber();
-  f->sched.stack = s;
-  f->sched.context = ctx::make_fcontext(s->top(), s->size, fiber_entry);
-}
-
 namespace {
 
 void complete(fiber& f) noexcept {
@@ -31,6 +23,26 @@ void complete(fiber& f) noexcept {
 }
 
 }  // namespace
+
+// Cold: once per fiber, on its first run; the stack comes from the worker's
+// cache (no lock, no system call) unless the pool must map a new slab. The
+// try block costs nothing unless something is thrown.
+bool prepare_first_run(worker& w, fiber* f) noexcept {
+  stack_block* s;
+  try {
+    s = w.rt.stacks.acquire(w.stacks);
+  } catch (...) {
+    f->error = std::current_exception();
+    complete(*f);
+    f->release();  // the run's reference; the fiber never ran, so no stack to give back
+    return false;
+  }
+  s->owner = f;
+  s->san.tsan_fiber = tsan_create_fiber();
+  f->sched.stack = s;
+  f->sched.context = ctx::make_fcontext(s->top(), s->size, fiber_entry);
+  return true;
+}
 
 void fiber_entry(ctx::transfer_t t) {
   land(t);
@@ -53,8 +65,11 @@ void fiber_entry(ctx::transfer_t t) {
 
 using namespace switch_detail;
 
-// Scheduler loop -> fiber.
-void resume_from_scheduler(worker& w, fiber* f) { jump(w, nullptr, f, after_switch_action::none); }
+// Scheduler loop -> fiber; a fiber that cannot get a stack fails without a switch.
+void resume_from_scheduler(worker& w, fiber* f) {
+  if (!f->sched.stack && !prepare_first_run(w, f)) return;
+  jump(w, nullptr, f, after_switch_action::none);
+}
 
 }  // namespace spindle::detail
 

@@ -42,8 +42,12 @@ namespace switch_detail {
 enum : std::uint32_t { park_running = 0, park_parked = 1, park_woken = 2 };
 
 void fiber_entry(ctx::transfer_t t);
-// Gives a fiber that has never run its stack and initial context.
-void prepare_first_run(worker& w, fiber* f);
+// Gives a fiber that has never run its stack and initial context. Without
+// memory for a stack the fiber fails instead, as if its body had thrown the
+// allocation's exception (its join rethrows it; detached, it is reported),
+// its run reference is dropped, and this returns false: the error reaches
+// that fiber's owner only, never the worker or the fiber that is switching.
+bool prepare_first_run(worker& w, fiber* f) noexcept;
 
 }  // namespace switch_detail
 
@@ -103,9 +107,12 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
 
 // Switches from `self` (null: the scheduler loop) to `next` (null: the
 // scheduler loop), leaving `action` for the landing side to apply to `self`.
+// `next` already has a stack when `self` is null (resume_from_scheduler).
 // Returns the worker the caller resumed on (it may have migrated).
 [[gnu::always_inline]] inline worker& jump(worker& w, fiber* self, fiber* next, after_switch_action action) {
-  if (next && !next->sched.stack) [[unlikely]] prepare_first_run(w, next);
+  if (next && !next->sched.stack) [[unlikely]] {
+    if (!prepare_first_run(w, next)) next = nullptr;  // it failed: to the scheduler loop instead
+  }
   w.pending_prev = self;
   w.pending_action = action;
   w.current = next;

@@ -2,9 +2,12 @@
 
 #include "fiber_switch.hpp"
 #include "sanitizers.hpp"
+#include "stack_overflow.hpp"
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace spindle::detail {
@@ -18,6 +21,10 @@ std::size_t pick_workers(std::size_t requested) {
 }
 
 std::size_t pick_stack_size(std::size_t requested) {
+  if (requested > stack_pool::max_stack_size)
+    throw std::invalid_argument("spindle::options::stack_size: " + std::to_string(requested) +
+                                " bytes is more than the maximum of " +
+                                std::to_string(stack_pool::max_stack_size) + " (1 GiB)");
   if (requested) return requested;
   // Sanitizers grow frames (redzones, shadow bookkeeping) several times over.
   return sanitized ? 4 * default_stack_size : default_stack_size;
@@ -71,7 +78,8 @@ void runtime_core::on_earlier_deadline() noexcept {
 //  1. `stopping` is set and every worker woken; each returns to its scheduler
 //     loop at the running fiber's next switch, and exits.
 //  2. The calling thread adopts worker 0 (its queues, its stack cache) and
-//     becomes the only thread that runs fibers.
+//     becomes the only thread that runs fibers (with an alternate signal
+//     stack, so that a stack overflow is still reported by name).
 //  3. Fibers that never started are destroyed without running; their joiners
 //     get an exception. Every suspended fiber is then cancelled, newest first
 //     (children before the parents that usually own what they wait on): its
@@ -95,6 +103,7 @@ void runtime_core::shut_down() {
   worker* outer = current_worker();
   set_current_worker(&host);
   bind_scheduler_context(host.sched_san);
+  stack_overflow_guard overflow_report;  // this thread now runs fibers: an alternate signal stack
 
   auto discard_unstarted = [](fiber* f) {
     f->error = std::make_exception_ptr(

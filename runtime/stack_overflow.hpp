@@ -1,13 +1,20 @@
 // stack_overflow: a named report instead of a bare SIGSEGV (pain point: marl#43,
 // Boost.Fiber's silent crash with a small stack).
 //
-// Every worker thread installs an alternate signal stack (stack_overflow_guard)
-// and the process a SIGSEGV/SIGBUS handler (once). On a fault it checks whether
-// the address lies in, or just below, the guard page under the running
+// Every thread that runs fibers (the workers, and the thread that destroys a
+// runtime while it unwinds the suspended fibers) installs an alternate signal
+// stack (stack_overflow_guard): the faulting stack has no room left for the
+// handler. The process installs a SIGSEGV/SIGBUS handler (once). On a fault
+// it checks whether the address lies in the guard region under the running
 // fiber's stack; if so it prints
-//   spindle: fiber stack overflow (stack_size = N KiB)
+//   spindle: fiber stack overflow (stack_size = N KiB) in fiber ID
 // and aborts. Any other fault goes to the previous handler (or the default
 // action), so sanitizers and crash reporters keep working.
+//
+// Every overflow reaches the guard region before any other memory as long as
+// no frame skips more than the region's 64 KiB untouched: frames compiled
+// with -fstack-clash-protection touch every page (the library, its tests and
+// samples are; USER_GUIDE asks applications to be).
 #pragma once
 
 #include <cstddef>

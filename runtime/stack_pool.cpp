@@ -14,13 +14,14 @@ namespace {
 // Linux >= 6.13; Debian 12's headers predate it.
 constexpr int madv_guard_install = 102;
 
-// Slabs hold about 4 MiB of stacks: few mappings, and a fresh slab is cheap
-// because MAP_NORESERVE pages cost nothing until touched.
-constexpr std::size_t slab_target_bytes = std::size_t{4} << 20;
+// Slabs hold about 8 MiB of stacks and guards (64 default stacks): few
+// mappings, and a fresh slab is cheap because MAP_NORESERVE pages cost
+// nothing until touched.
+constexpr std::size_t slab_target_bytes = std::size_t{8} << 20;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-// Installs a guard page without splitting the mapping where the kernel can.
+// Installs a guard region without splitting the mapping where the kernel can.
 void install_guard(char* page, std::size_t len) {
   static std::atomic<bool> guard_install_works{true};
   if (guard_install_works.load(std::memory_order_relaxed)) {
@@ -30,31 +31,36 @@ void install_guard(char* page, std::size_t len) {
   }
   if (::mprotect(page, len, PROT_NONE) != 0)
     throw std::system_error(errno, std::generic_category(),
-                            "spindle: mprotect of a stack guard page (raise vm.max_map_count, or "
+                            "spindle: mprotect of a stack guard region (raise vm.max_map_count, or "
                             "options.stack_guard = false)");
 }
 
 }  // namespace
 
+// stack_size <= max_stack_size (runtime_core checks the option), so no sum
+// or rounding here can overflow.
 stack_pool::stack_pool(std::size_t stack_size, bool guard_pages)
     : stack_size_(round_up(stack_size, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)))),
       page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))),
-      stride_(stack_size_ + (guard_pages ? page_ : 0)),
-      per_slab_(stride_ >= slab_target_bytes ? 1 : slab_target_bytes / stride_),
-      guard_pages_(guard_pages) {}
+      guard_(guard_pages ? round_up(guard_bytes, page_) : 0),
+      stride_(stack_size_ + guard_),
+      per_slab_(stride_ >= slab_target_bytes ? 1 : slab_target_bytes / stride_) {}
 
 stack_pool::~stack_pool() {
   for (const slab& s : slabs_) ::munmap(s.base, s.bytes);
 }
 
+// Throws with the pool unchanged (see "Out of memory" in stack_pool.hpp).
 void stack_pool::add_slab() {
+  slabs_.reserve(slabs_.size() + 1);  // the one allocation that could fail after the mmap
+  if (refuse_new_slabs.load(std::memory_order_relaxed)) throw std::bad_alloc();
   std::size_t bytes = per_slab_ * stride_;
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) throw std::bad_alloc();
   char* base = static_cast<char*>(mem);
   try {
-    for (std::size_t i = 0; i < per_slab_ && guard_pages_; ++i) install_guard(base + i * stride_, page_);
+    for (std::size_t i = 0; i < per_slab_ && guard_; ++i) install_guard(base + i * stride_, guard_);
   } catch (...) {
     ::munmap(mem, bytes);
     throw;
@@ -65,7 +71,7 @@ void stack_pool::add_slab() {
     char* top = base + (i + 1) * stride_ - sizeof(stack_block);
     top -= reinterpret_cast<std::uintptr_t>(top) % 64;
     auto* b = new (top) stack_block;
-    b->bottom = base + i * stride_ + (guard_pages_ ? page_ : 0);
+    b->bottom = base + i * stride_ + guard_;
     b->size = static_cast<std::size_t>(top - b->bottom);
     b->san.stack_bottom = b->bottom;
     b->san.stack_size = b->size;

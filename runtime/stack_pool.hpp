@@ -5,11 +5,16 @@
 //   [guard][stack 0 .......... block 0][guard][stack 1 .......... block 1] ...
 //
 // Each stack grows down from its stack_block header, which sits at its top;
-// the guard page below it catches overflows. Guard pages are installed with
-// MADV_GUARD_INSTALL where the kernel has it (Linux >= 6.13): the slab stays
-// one VMA, so 100,000 parked fibers need ~100 mappings, far under the default
-// vm.max_map_count of 65530. Older kernels fall back to mprotect(PROT_NONE),
-// which splits the slab into 2 VMAs per stack: 1,000,000 fibers there need
+// the guard region below it catches overflows, so no stack ever has another
+// stack directly below it (unless options.stack_guard is off). The guard is
+// 64 KiB (`guard_bytes`), not one page: a frame skips at most that much
+// without touching it when it was compiled with -fstack-clash-protection
+// (x86-64 probes every 4 KiB, GCC on AArch64 assumes a 64 KiB guard), and
+// code built without the flag is still caught for frames under 64 KiB.
+// Guard regions are installed with MADV_GUARD_INSTALL where the kernel has it
+// (Linux >= 6.13): the slab stays one VMA, and a guard costs neither memory
+// nor a mapping. Older kernels fall back to mprotect(PROT_NONE), which splits
+// the slab into 2 VMAs per stack: 1,000,000 fibers there need
 // `sysctl vm.max_map_count=2100000` or options{.stack_guard = false}
 // (docs/DESIGN.md, "Stacks").
 //
@@ -19,6 +24,11 @@
 // unmapped before the pool is destroyed; pages of stacks parked on the shared
 // list beyond `keep_warm` are given back to the kernel with MADV_DONTNEED.
 //
+// Out of memory: acquire() throws (std::bad_alloc when mmap fails,
+// std::system_error when a guard cannot be installed) and the pool is
+// unchanged; the caller fails the fiber that needed the stack
+// (fiber_switch.cpp).
+//
 // Thread safety: a worker's stack_cache belongs to that worker; the shared
 // free list and the slab list are guarded by `lock_`.
 #pragma once
@@ -27,6 +37,7 @@
 
 #include <spindle/detail/spinlock.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <vector>
 
@@ -83,10 +94,20 @@ class stack_pool {
   template <class Fn>
   void for_each_in_use(Fn&& fn);
 
-  std::size_t guard_size() const noexcept { return guard_pages_ ? page_ : 0; }
+  // Bytes of the guard region below every stack (0 without guards).
+  std::size_t guard_size() const noexcept { return guard_; }
 
   static constexpr std::size_t cache_limit = 64;
   static constexpr std::size_t keep_warm = 1024;
+  static constexpr std::size_t guard_bytes = std::size_t{64} << 10;
+  // The largest stack_size accepted (runtime_core checks options against it):
+  // Go's limit for a goroutine stack, far beyond what any fiber should need,
+  // and small enough that no size arithmetic here can overflow.
+  static constexpr std::size_t max_stack_size = std::size_t{1} << 30;
+
+  // Test seam (tests/stack_test.cpp): while true, mapping a new slab fails as
+  // if the kernel had no memory left. Read only on the cold path that maps.
+  std::atomic<bool> refuse_new_slabs{false};
 
  private:
   stack_block* refill(stack_cache& cache);
@@ -99,9 +120,9 @@ class stack_pool {
   };
   const std::size_t stack_size_;  // usable bytes per stack, page multiple
   const std::size_t page_;
+  const std::size_t guard_;       // guard region below each stack, page multiple or 0
   const std::size_t stride_;      // guard + stack
   const std::size_t per_slab_;
-  const bool guard_pages_;
 
   spinlock lock_;
   std::vector<slab> slabs_;       // guarded by lock_

@@ -41,15 +41,19 @@ struct options {
   // Worker threads; 0 = std::thread::hardware_concurrency().
   std::size_t workers = 0;
   // Usable bytes of every fiber stack, rounded up to whole pages; 0 = 64 KiB
-  // (4x that in sanitizer builds, whose frames are larger). One guard page
-  // below each stack catches overflows.
+  // (4x that in sanitizer builds, whose frames are larger). At most 1 GiB:
+  // a larger size makes the runtime constructor throw std::invalid_argument.
+  // A fiber takes its stack when it first runs; without memory for it, the
+  // fiber fails without running and its join() throws std::bad_alloc.
   std::size_t stack_size = 0;
   // Upper bound of the run_blocking() thread pool; threads start on demand
   // and exit after 10 s idle.
   std::size_t blocking_threads = 512;
-  // A guard page under every stack, so an overflow is reported by name instead
-  // of corrupting memory. Costs nothing per switch; on kernels older than 6.13
-  // it costs 2 memory mappings per stack (see docs/DESIGN.md, "Stacks").
+  // A 64 KiB guard region under every stack, so an overflow is reported by
+  // name instead of corrupting memory (frames larger than 64 KiB only in code
+  // built with -fstack-clash-protection, see docs/USER_GUIDE.md, "Stacks").
+  // Costs nothing per switch; on kernels older than 6.13 it costs 2 memory
+  // mappings per stack (see docs/DESIGN.md, "Stacks").
   bool stack_guard = true;
 };
 
@@ -65,6 +69,7 @@ class runtime {
   runtime& operator=(const runtime&) = delete;
 
   // Starts f(args...) as a new fiber on this runtime; callable from any thread.
+  // Throws std::bad_alloc when there is no memory for the fiber.
   template <class F, class... A>
   auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
     auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
