@@ -52,10 +52,12 @@ constexpr const char* usage =
     "[--port P] [--workers N] [--idle-timeout S] [--self-test CLIENTS [--lines M]]\n"
     "\n"
     "Memory policy: at most 256 KiB of lines wait for any one member; a member\n"
-    "with more is too slow and is disconnected. At most 16 MiB wait for all\n"
-    "members together: above 8 MiB new lines are not read (senders wait) until\n"
-    "the queues drain; when they stay above 8 MiB for 2 s, or a line would take\n"
-    "them past 16 MiB, the members with the most queued are disconnected first.";
+    "with more is too slow and is disconnected, and one with more than half of\n"
+    "that is not read from (its lines wait) until it has caught up. At most\n"
+    "16 MiB wait for all members together: above 8 MiB new lines are not read\n"
+    "until the queues drain; when they stay above 8 MiB for 2 s, or a line would\n"
+    "take them past 16 MiB, the members with the most queued are disconnected\n"
+    "first.";
 
 struct settings {
   int port = -1;  // -1: 9002 when serving, any free port for the self-test
@@ -118,10 +120,11 @@ struct member {
 
   const int id;
   net::tcp_stream& stream;
-  std::string outbox;                 // queued, not yet taken by the writer
-  std::size_t writing = 0;            // taken by the writer, being written
-  bool gone = false;                  // left or disconnected: no more lines; the writer stops
-  spindle::condition_variable ready;  // the outbox got lines, or the member is gone
+  std::string outbox;                     // queued, not yet taken by the writer
+  std::size_t writing = 0;                // taken by the writer, being written
+  bool gone = false;                      // left or disconnected: no more lines; the writer stops
+  spindle::condition_variable ready;      // the outbox got lines, or the member is gone
+  spindle::condition_variable caught_up;  // queued() fell to half the limit, or gone
 
   std::size_t queued() const { return outbox.size() + writing; }
 };
@@ -143,10 +146,12 @@ class room {
     if (!m.gone) remove(m);
   }
 
-  // Queues `line` for every member. Waits first while the room is above the
-  // high-water mark (so a sender is not read from while the queues drain).
+  // Queues `line` for every member. Waits first while the sender's own queue
+  // is more than half full, and while the room is above the high-water mark:
+  // a sender is not read from while the queues drain.
   void broadcast(member& sender, const std::string& line) {
     std::unique_lock lock(mutex_);
+    sender.caught_up.wait(lock, [&sender] { return sender.gone || !behind(sender); });
     while (above_high_water()) {
       if (!drained_.wait_for(lock, room_patience, [this] { return !above_high_water(); })) {
         while (above_high_water()) disconnect(slowest());
@@ -170,7 +175,10 @@ class room {
   // counting the previous batch as written. False once the member is gone.
   bool next_batch(member& m, std::string& batch) {
     std::unique_lock lock(mutex_);
-    if (!m.gone) release(std::exchange(m.writing, 0));
+    if (!m.gone) {
+      release(std::exchange(m.writing, 0));
+      if (!behind(m)) m.caught_up.notify_one();
+    }
     m.ready.wait(lock, [&m] { return m.gone || !m.outbox.empty(); });
     if (m.gone) return false;
     batch.clear();
@@ -192,6 +200,7 @@ class room {
 
  private:
   bool above_high_water() const { return total_ > room_queue_limit / 2; }
+  static bool behind(const member& m) { return m.queued() > member_queue_limit / 2; }
 
   member& slowest() {
     return *std::max_element(members_.begin(), members_.end(), [](const auto& a, const auto& b) {
@@ -213,6 +222,7 @@ class room {
     release(m.queued());
     m.gone = true;
     m.ready.notify_one();
+    m.caught_up.notify_one();
     members_.erase(m.id);
   }
   // Too slow to keep up: dropped rather than holding everyone's memory.
