@@ -149,8 +149,8 @@ class connection_registry {
   void remove(connection& c);
 
   const std::chrono::milliseconds idle_timeout_;
-  spindle::mutex mutex_;  // guards everything below
-  spindle::condition_variable stopped_;
+  spindle::mutex mutex_;                 // guards everything below
+  spindle::condition_variable changed_;  // stopping_ set, or the first connection added
   bool stopping_ = false;
   std::unordered_set<connection*> connections_;
 };
@@ -187,6 +187,7 @@ class connection {
 inline void connection_registry::add(connection& c) {
   std::lock_guard lock(mutex_);
   c.last_active_ = clock::now();
+  if (connections_.empty()) changed_.notify_one();  // the reaper has work again
   connections_.insert(&c);
 }
 
@@ -200,14 +201,18 @@ inline void connection_registry::stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  stopped_.notify_all();
+  changed_.notify_one();
 }
 
 inline void connection_registry::reap_until_stopped(const spindle::net::tcp_listener& lst) {
   const auto idle_when_exhausted = std::min(idle_timeout_, exhausted_idle);
   std::vector<std::pair<clock::duration, connection*>> idle;  // longest idle first, once sorted
   std::unique_lock lock(mutex_);
-  while (!stopped_.wait_for(lock, tick, [this] { return stopping_; })) {
+  for (;;) {
+    // Without connections the reaper sleeps until there are some: an idle
+    // server does not wake up every tick.
+    changed_.wait(lock, [this] { return stopping_ || !connections_.empty(); });
+    if (changed_.wait_for(lock, tick, [this] { return stopping_; })) return;
     const auto now = clock::now();
     idle.clear();
     for (connection* c : connections_) {
