@@ -247,7 +247,9 @@ void writer(spindle_samples::connection& c, room& chat, member& m) {
       c.active();
     }
   } catch (const std::system_error&) {
-    // The client went away (or was disconnected); the reader notices too.
+    // The client went away, or was disconnected (or closed for idling).
+    // Leaving wakes the reader too if it waits for this member to catch up.
+    chat.leave(m);
   }
 }
 
