@@ -1,7 +1,8 @@
 // sample_support.hpp: the scaffolding the samples share (option parsing, the
-// accept loop, self-test clients), so that each sample's own file shows only
-// what it is an example of. spindle-bench's server workloads use the accept
-// loop too. Header-only; not part of spindle's API.
+// accept loop and its policy for idle connections, self-test clients), so
+// that each sample's own file shows only what it is an example of.
+// spindle-bench's server workloads use the accept loop too. Header-only;
+// not part of spindle's API.
 #pragma once
 
 #include <fcntl.h>
