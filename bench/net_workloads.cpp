@@ -2,6 +2,7 @@
 // from bench/tools/echo_load.c and wrk (driven by bench/compare.sh).
 #include <spindle/spindle.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -13,7 +14,8 @@ namespace bench {
 namespace {
 
 // Accepts forever on 127.0.0.1:port, one fiber per connection, with
-// TCP_NODELAY set (as the Go, Tokio and epoll peers set it).
+// TCP_NODELAY set (as the Go, Tokio and epoll peers set it). A connection
+// idle for a minute is closed, as in the samples.
 template <class Serve>
 void serve_forever(const args& a, int default_port, Serve serve) {
   spindle::runtime rt(spindle::options{.workers = a.workers});
@@ -22,26 +24,31 @@ void serve_forever(const args& a, int default_port, Serve serve) {
         spindle::net::tcp_listener::bind(spindle_samples::loopback(a.port ? a.port : default_port));
     std::fprintf(stderr, "listening on 127.0.0.1:%u\n", listener.local_endpoint().port());
     // Never closed: serves until killed.
-    spindle_samples::serve_connections(listener, [&serve](spindle::net::tcp_stream s) {
-      s.set_no_delay(true);
-      serve(std::move(s));
-    });
+    spindle_samples::serve_connections(listener, std::chrono::minutes(1),
+                                       [&serve](spindle_samples::connection& c) {
+                                         c.stream.set_no_delay(true);
+                                         serve(c);
+                                       });
   });
 }
 
 }  // namespace
 
 void echo(const args& a) {
-  serve_forever(a, 9000, [](spindle::net::tcp_stream s) {
+  serve_forever(a, 9000, [](spindle_samples::connection& c) {
     std::byte buf[16 * 1024];
-    while (std::size_t n = s.read_some(buf)) s.write_all(std::span<const std::byte>(buf, n));
+    while (std::size_t n = c.stream.read_some(buf)) {
+      c.active();
+      c.stream.write_all(std::span<const std::byte>(buf, n));
+    }
   });
 }
 
 // HTTP/1.1 keep-alive: every request (read up to its blank line) gets the same
 // 13-byte answer. Requests may arrive pipelined or split across reads.
 void http(const args& a) {
-  serve_forever(a, 9001, [](spindle::net::tcp_stream s) {
+  serve_forever(a, 9001, [](spindle_samples::connection& c) {
+    spindle::net::tcp_stream& s = c.stream;
     static constexpr std::string_view response =
         "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
     char buf[16 * 1024];
@@ -49,6 +56,7 @@ void http(const args& a) {
     for (;;) {
       std::size_t n = s.read_some(std::as_writable_bytes(std::span<char>(buf + have, sizeof buf - have)));
       if (n == 0) return;
+      c.active();
       have += n;
       std::size_t answered = 0;
       std::string_view pending(buf, have);

@@ -2,8 +2,10 @@
 // written as plain blocking code; thousands of connections served by one
 // worker thread per core.
 //
-//   echo_server [--port P] [--workers N]
+//   echo_server [--port P] [--workers N] [--idle-timeout S]
 //       Serves 127.0.0.1:P (default 9000; 0 = any free port) until killed.
+//       A connection idle for S seconds (default 60) is closed, and idle ones
+//       go first when descriptors run out (sample_support.hpp).
 //   echo_server --self-test N [--messages M] [--workers N]
 //       Serves a free port, and a client process (forked, one fiber per
 //       connection) opens N connections to it. All N are open at once, then
@@ -21,7 +23,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <span>
 #include <spindle/spindle.hpp>
@@ -38,18 +39,21 @@ namespace {
 struct settings {
   int port = -1;            // -1: 9000 when serving, any free port for the self-test
   std::size_t workers = 0;  // one per core
+  int idle_timeout = 60;    // seconds
   long self_test = 0;       // clients; 0 = serve until killed
   int messages = 10;
 };
 
 settings parse_args(int argc, char** argv) {
+  using spindle_samples::number;
   settings s;
   spindle_samples::parse_options(
-      argc, argv, "[--port P] [--workers N] [--self-test CONNECTIONS [--messages M]]",
-      {{"--port", [&s](const char* v) { s.port = std::atoi(v); }},
-       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }},
-       {"--self-test", [&s](const char* v) { s.self_test = std::atol(v); }},
-       {"--messages", [&s](const char* v) { s.messages = std::atoi(v); }}});
+      argc, argv,
+      "[--port P] [--workers N] [--idle-timeout S] [--self-test CONNECTIONS [--messages M]]",
+      {number("--port", s.port, 0, 65535), number("--workers", s.workers, 0, 1024),
+       number("--idle-timeout", s.idle_timeout, 1, 86400),
+       number("--self-test", s.self_test, 1, 1000000),
+       number("--messages", s.messages, 0, 1000000)});
   return s;
 }
 
@@ -67,21 +71,25 @@ struct gauge {
 };
 
 // The whole server side of one connection.
-void echo(net::tcp_stream s, gauge& open) {
+void echo(spindle_samples::connection& c, gauge& open) {
   open.up();
   std::byte buf[16 * 1024];
   try {
-    while (std::size_t n = s.read_some(buf)) s.write_all(std::span<const std::byte>(buf, n));
+    while (std::size_t n = c.stream.read_some(buf)) {
+      c.active();
+      c.stream.write_all(std::span<const std::byte>(buf, n));
+    }
   } catch (const std::system_error&) {
-    // The client reset the connection: nothing left to serve.
+    // The client reset the connection (or it idled too long): nothing left to serve.
   }
   open.down();
 }
 
 // Accepts until the listener is closed, one fiber per connection, and
 // returns once every connection has ended too.
-void serve(net::tcp_listener& lst, gauge& open) {
-  spindle_samples::serve_connections(lst, [&open](net::tcp_stream s) { echo(std::move(s), open); });
+void serve(net::tcp_listener& lst, std::chrono::seconds idle_timeout, gauge& open) {
+  spindle_samples::serve_connections(lst, idle_timeout,
+                                     [&open](spindle_samples::connection& c) { echo(c, open); });
 }
 
 // Raises the descriptor limit for `wanted` connections plus a few of the
@@ -202,7 +210,8 @@ int self_test(const settings& cfg) {
   // The listener moves into the fiber: a socket used by a runtime must be
   // closed before that runtime is destroyed.
   rt.block_on([&, lst = std::move(lst)]() mutable {
-    auto server = spindle::spawn(serve, std::ref(lst), std::ref(open));
+    auto server = spindle::spawn(serve, std::ref(lst), std::chrono::seconds(cfg.idle_timeout),
+                                 std::ref(open));
     // waitpid blocks its thread, so it runs on the blocking pool.
     status = spindle::run_blocking([pid] {
       int st = 0;
@@ -232,6 +241,7 @@ int main(int argc, char** argv) {
   rt.block_on([&] {
     auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9000 : cfg.port);
     gauge open;
-    serve(lst, open);
+    serve(lst, std::chrono::seconds(cfg.idle_timeout), open);
   });
+  return 1;  // serve() returns only when accept failed (reported on stderr)
 }

@@ -40,13 +40,14 @@ struct settings {
 };
 
 settings parse_args(int argc, char** argv) {
+  using spindle_samples::number;
   settings s;
   spindle_samples::parse_options(
       argc, argv, "[--count N] [--concurrency C] [--timeout-ms T] [--workers W]",
-      {{"--count", [&s](const char* v) { s.count = std::atoi(v); }},
-       {"--concurrency", [&s](const char* v) { s.concurrency = std::max(1, std::atoi(v)); }},
-       {"--timeout-ms", [&s](const char* v) { s.timeout = milliseconds(std::atoi(v)); }},
-       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }}});
+      {number("--count", s.count, 0, 1000000),
+       number("--concurrency", s.concurrency, 1, 100000),
+       {"--timeout-ms", 1, 3600000, [&s](long long v) { s.timeout = milliseconds(v); }},
+       number("--workers", s.workers, 0, 1024)});
   return s;
 }
 
@@ -86,7 +87,7 @@ std::string read_head(net::tcp_stream& s, std::string& rest) {
 // One request per connection: GET /resource/<i>, answered, then closed. When
 // the client gives up on a request (its timeout) and closes, the write here
 // fails with a std::system_error, which serve_connections drops.
-void serve_one(net::tcp_stream s, milliseconds slow_delay) {
+void serve_one(net::tcp_stream& s, milliseconds slow_delay) {
   std::string rest;
   const std::string head = read_head(s, rest);
   constexpr std::string_view prefix = "GET /resource/";
@@ -103,10 +104,12 @@ void serve_one(net::tcp_stream s, milliseconds slow_delay) {
 }
 
 // Accepts until the listener is closed, one fiber per connection, and
-// returns once every connection has ended too.
+// returns once every connection has ended too. A connection idle for a
+// minute is closed (no request here takes that long).
 void serve(net::tcp_listener& lst, milliseconds slow_delay) {
   spindle_samples::serve_connections(
-      lst, [slow_delay](net::tcp_stream s) { serve_one(std::move(s), slow_delay); });
+      lst, std::chrono::minutes(1),
+      [slow_delay](spindle_samples::connection& c) { serve_one(c.stream, slow_delay); });
 }
 
 // --- the client ---------------------------------------------------------------

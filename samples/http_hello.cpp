@@ -2,8 +2,10 @@
 // SPEC. Every request (everything up to its blank line) is answered with the
 // same 13-byte text; pipelined requests are answered in one write.
 //
-//   http_hello [--port P] [--workers N]
+//   http_hello [--port P] [--workers N] [--idle-timeout S]
 //       Serves 127.0.0.1:P (default 9001; 0 = any free port) until killed.
+//       A keep-alive connection idle for S seconds (default 60) is closed,
+//       and idle ones go first when descriptors run out (sample_support.hpp).
 //   http_hello --self-test N [--requests R] [--workers N]
 //       Serves a free port; N keep-alive clients (fibers of the same process)
 //       send R requests each, alone, pipelined, or split across writes, and
@@ -12,7 +14,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <span>
 #include <spindle/spindle.hpp>
 #include <string>
@@ -36,30 +37,36 @@ constexpr std::size_t max_head = 64 * 1024;
 struct settings {
   int port = -1;  // -1: 9001 when serving, any free port for the self-test
   std::size_t workers = 0;
+  int idle_timeout = 60;  // seconds
   long self_test = 0;
   int requests = 20;
 };
 
 settings parse_args(int argc, char** argv) {
+  using spindle_samples::number;
   settings s;
   spindle_samples::parse_options(
-      argc, argv, "[--port P] [--workers N] [--self-test CLIENTS [--requests R]]",
-      {{"--port", [&s](const char* v) { s.port = std::atoi(v); }},
-       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }},
-       {"--self-test", [&s](const char* v) { s.self_test = std::atol(v); }},
-       {"--requests", [&s](const char* v) { s.requests = std::atoi(v); }}});
+      argc, argv,
+      "[--port P] [--workers N] [--idle-timeout S] [--self-test CLIENTS [--requests R]]",
+      {number("--port", s.port, 0, 65535), number("--workers", s.workers, 0, 1024),
+       number("--idle-timeout", s.idle_timeout, 1, 86400),
+       number("--self-test", s.self_test, 1, 100000),
+       number("--requests", s.requests, 0, 1000000)});
   return s;
 }
 
-// Serves one keep-alive connection until the client closes it. A reset ends
-// it with a std::system_error, which serve_connections drops.
-void serve_connection(net::tcp_stream s) {
+// Serves one keep-alive connection until the client closes it. A reset (or
+// the close of an idle connection) ends it with a std::system_error, which
+// serve_connections drops.
+void serve_connection(spindle_samples::connection& c) {
+  net::tcp_stream& s = c.stream;
   std::string in;   // received, not yet answered
   std::string out;  // the answers to what one read completed
   std::array<char, 16 * 1024> buf;
   for (;;) {
     const std::size_t n = s.read_some(std::as_writable_bytes(std::span(buf)));
     if (n == 0) return;
+    c.active();
     // A blank line may straddle two reads: look 3 bytes back.
     std::size_t scan = in.size() < 3 ? 0 : in.size() - 3;
     in.append(buf.data(), n);
@@ -79,8 +86,8 @@ void serve_connection(net::tcp_stream s) {
 
 // Accepts until the listener is closed, one fiber per connection, and
 // returns once every connection has ended too.
-void serve(net::tcp_listener& lst) {
-  spindle_samples::serve_connections(lst, serve_connection);
+void serve(net::tcp_listener& lst, std::chrono::seconds idle_timeout) {
+  spindle_samples::serve_connections(lst, idle_timeout, serve_connection);
 }
 
 struct results {
@@ -137,8 +144,9 @@ int self_test(spindle::runtime& rt, const settings& cfg) {
   const auto start = std::chrono::steady_clock::now();
   rt.block_on([&] {
     spindle_samples::self_test_in_process(
-        cfg.port < 0 ? 0 : cfg.port, serve, cfg.self_test,
-        [&](net::endpoint ep, long id) { client(ep, id, cfg.requests, r); });
+        cfg.port < 0 ? 0 : cfg.port,
+        [&cfg](net::tcp_listener& lst) { serve(lst, std::chrono::seconds(cfg.idle_timeout)); },
+        cfg.self_test, [&](net::endpoint ep, long id) { client(ep, id, cfg.requests, r); });
   });
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -156,6 +164,7 @@ int main(int argc, char** argv) {
   if (cfg.self_test > 0) return self_test(rt, cfg);
   rt.block_on([&] {
     auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9001 : cfg.port);
-    serve(lst);
+    serve(lst, std::chrono::seconds(cfg.idle_timeout));
   });
+  return 1;  // serve() returns only when accept failed (reported on stderr)
 }

@@ -10,11 +10,9 @@
 // `jobs` when done; workers stop once it is drained; after the last one
 // (a wait_group) `results` is closed, which ends the consumer's loop.
 // The result is checked against a plain sequential computation.
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <spindle/spindle.hpp>
 #include <vector>
 
@@ -29,12 +27,12 @@ struct settings {
 };
 
 settings parse_args(int argc, char** argv) {
+  using spindle_samples::number;
   settings s;
-  spindle_samples::parse_options(
-      argc, argv, "[--items N] [--stage-workers W] [--workers T]",
-      {{"--items", [&s](const char* v) { s.items = std::strtoull(v, nullptr, 10); }},
-       {"--stage-workers", [&s](const char* v) { s.stage_workers = std::max(1, std::atoi(v)); }},
-       {"--workers", [&s](const char* v) { s.workers = static_cast<std::size_t>(std::atol(v)); }}});
+  spindle_samples::parse_options(argc, argv, "[--items N] [--stage-workers W] [--workers T]",
+                                 {number("--items", s.items, 0, 1'000'000'000'000),
+                                  number("--stage-workers", s.stage_workers, 1, 100000),
+                                  number("--workers", s.workers, 0, 1024)});
   return s;
 }
 

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <spindle/spindle.hpp>
 #include <thread>
 #include <vector>
@@ -26,13 +25,11 @@ struct settings {
 };
 
 settings parse_args(int argc, char** argv) {
+  using spindle_samples::number;
   settings s;
-  spindle_samples::parse_options(
-      argc, argv, "[--limit L] [--block B]",
-      {{"--limit", [&s](const char* v) { s.limit = std::strtoull(v, nullptr, 10); }},
-       {"--block", [&s](const char* v) {
-          s.block = std::max<std::uint64_t>(1, std::strtoull(v, nullptr, 10));
-        }}});
+  spindle_samples::parse_options(argc, argv, "[--limit L] [--block B]",
+                                 {number("--limit", s.limit, 0, 1'000'000'000'000),
+                                  number("--block", s.block, 1, 1'000'000'000'000)});
   return s;
 }
 

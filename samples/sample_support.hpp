@@ -1,10 +1,20 @@
 // sample_support.hpp: the scaffolding the samples share (option parsing, the
-// accept loop, self-test clients), so that each sample's own file shows only
-// what it is an example of. spindle-bench's server workloads use the accept
-// loop too. Header-only; not part of spindle's API.
+// accept loop and its policy for idle connections, self-test clients), so
+// that each sample's own file shows only what it is an example of.
+// spindle-bench's server workloads use the accept loop too. Header-only;
+// not part of spindle's API.
 #pragma once
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -14,31 +24,63 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 namespace spindle_samples {
 
-// One "--name value" command-line option and what to do with its value.
+// One "--name value" command-line option: a whole number in [min, max], and
+// what to do with it.
 struct option {
   std::string_view name;
-  std::function<void(const char* value)> set;
+  long long min;
+  long long max;
+  std::function<void(long long value)> set;
 };
 
-// Parses argv as "--name value" pairs. Anything else (an unknown name, a name
-// without its value) prints "usage: <program> <usage>" and exits with status 2:
-// every sample takes its options, and reports misuse, the same way.
+// An option that stores its value in `out`.
+template <class Int>
+option number(std::string_view name, Int& out, long long min, long long max) {
+  return {name, min, max, [&out](long long v) { out = static_cast<Int>(v); }};
+}
+
+// Prints "usage: <program> <usage>" (to stdout for --help, else to stderr)
+// and exits: 0 for --help, 2 for misuse.
+[[noreturn]] inline void exit_with_usage(const char* program, const char* usage, bool asked) {
+  std::fprintf(asked ? stdout : stderr, "usage: %s %s\n", program, usage);
+  std::exit(asked ? 0 : 2);
+}
+
+// Parses argv as "--name value" pairs; --help prints the usage and exits 0.
+// Anything else (an unknown name, a name without its value, a value that is
+// not entirely a decimal number in the option's range) says what was wrong,
+// prints "usage: <program> <usage>" and exits with status 2: every sample
+// takes its options, and reports misuse, the same way.
 inline void parse_options(int argc, char** argv, const char* usage,
                           std::initializer_list<option> options) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
+    if (arg == "--help") exit_with_usage(argv[0], usage, true);
     const auto it = std::find_if(options.begin(), options.end(),
                                  [arg](const option& o) { return o.name == arg; });
-    if (it == options.end() || i + 1 == argc) {
-      std::fprintf(stderr, "usage: %s %s\n", argv[0], usage);
-      std::exit(2);
+    if (it == options.end()) {
+      std::fprintf(stderr, "%s: unknown option \"%s\"\n", argv[0], argv[i]);
+      exit_with_usage(argv[0], usage, false);
     }
-    it->set(argv[++i]);
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "%s: %s needs a value\n", argv[0], argv[i]);
+      exit_with_usage(argv[0], usage, false);
+    }
+    const std::string_view text = argv[++i];
+    long long v = 0;
+    const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (err != std::errc() || end != text.data() + text.size() || v < it->min || v > it->max) {
+      std::fprintf(stderr, "%s: %s takes a whole number from %lld to %lld, not \"%s\"\n", argv[0],
+                   argv[i - 1], it->min, it->max, argv[i]);
+      exit_with_usage(argv[0], usage, false);
+    }
+    it->set(v);
   }
 }
 
@@ -56,38 +98,186 @@ inline spindle::net::tcp_listener listen_on_loopback(int port) {
   return lst;
 }
 
+// --- serving connections ------------------------------------------------------
+
+// True when a connection waits to be accepted on `listen_fd` and the process
+// has no descriptor left to take it with: accept() meets EMFILE (or ENFILE)
+// and can only wait (see tcp_listener.hpp) until a connection is closed.
+// Probes with a duplicate of the listener, closed again at once.
+inline bool descriptors_exhausted(int listen_fd) {
+  if (listen_fd < 0) return false;
+  pollfd pending{listen_fd, POLLIN, 0};
+  if (::poll(&pending, 1, 0) != 1) return false;
+  const int probe = ::fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+  if (probe >= 0) {
+    ::close(probe);
+    return false;
+  }
+  return errno == EMFILE || errno == ENFILE;
+}
+
+class connection;
+
+// The connections a server holds, and the policy that closes idle ones. A
+// fiber of the server (the reaper, reap_until_stopped) looks at them every
+// `tick` and closes
+//  * every connection on which nothing happened (connection::active) for the
+//    idle timeout;
+//  * while descriptors are exhausted (descriptors_exhausted): connections idle
+//    for `exhausted_idle` (or the idle timeout, if shorter), the longest idle
+//    first, an eighth of all connections per tick, until accept gets through.
+//    Idle clients cannot starve a new one.
+// Closing a stream wakes the fiber serving it, whose call then throws: its
+// serve() ends as for a client that reset the connection.
+class connection_registry {
+ public:
+  static constexpr std::chrono::milliseconds tick{100};
+  static constexpr std::chrono::milliseconds exhausted_idle{1000};
+
+  explicit connection_registry(std::chrono::milliseconds idle_timeout)
+      : idle_timeout_(idle_timeout) {}
+
+  // The reaper: runs until stop(). While `lst` is open it is watched for
+  // descriptor exhaustion.
+  void reap_until_stopped(const spindle::net::tcp_listener& lst);
+  void stop();
+
+ private:
+  friend class connection;
+  using clock = std::chrono::steady_clock;
+
+  void add(connection& c);
+  void remove(connection& c);
+
+  const std::chrono::milliseconds idle_timeout_;
+  spindle::mutex mutex_;                 // guards everything below
+  spindle::condition_variable changed_;  // stopping_ set, or the first connection added
+  bool stopping_ = false;
+  std::unordered_set<connection*> connections_;
+};
+
+// One accepted connection, as serve_connections hands it to a server: its
+// stream, and a flag that says whether it is in use. Registered with the
+// registry for its lifetime (the stream outlives the registration: members
+// are destroyed after the destructor's body).
+class connection {
+ public:
+  connection(connection_registry& registry, spindle::net::tcp_stream s)
+      : stream(std::move(s)), registry_(registry) {
+    registry_.add(*this);
+  }
+  ~connection() { registry_.remove(*this); }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  spindle::net::tcp_stream stream;
+
+  // Says that bytes moved: the connection is in use, not idle. Call it after
+  // every read (or write) that moved bytes; it costs one relaxed store.
+  void active() noexcept { active_.store(true, std::memory_order_relaxed); }
+
+ private:
+  friend class connection_registry;
+  connection_registry& registry_;
+  // Set by the fibers serving the connection, cleared by the reaper.
+  std::atomic<bool> active_{true};
+  // When the reaper last saw active_ set; the reaper's, under the registry's mutex.
+  connection_registry::clock::time_point last_active_;
+};
+
+inline void connection_registry::add(connection& c) {
+  std::lock_guard lock(mutex_);
+  c.last_active_ = clock::now();
+  if (connections_.empty()) changed_.notify_one();  // the reaper has work again
+  connections_.insert(&c);
+}
+
+inline void connection_registry::remove(connection& c) {
+  std::lock_guard lock(mutex_);
+  connections_.erase(&c);
+}
+
+inline void connection_registry::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_one();
+}
+
+inline void connection_registry::reap_until_stopped(const spindle::net::tcp_listener& lst) {
+  const auto idle_when_exhausted = std::min(idle_timeout_, exhausted_idle);
+  std::vector<std::pair<clock::duration, connection*>> idle;  // longest idle first, once sorted
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    // Without connections the reaper sleeps until there are some: an idle
+    // server does not wake up every tick.
+    changed_.wait(lock, [this] { return stopping_ || !connections_.empty(); });
+    if (changed_.wait_for(lock, tick, [this] { return stopping_; })) return;
+    const auto now = clock::now();
+    idle.clear();
+    for (connection* c : connections_) {
+      if (c->active_.exchange(false, std::memory_order_relaxed)) c->last_active_ = now;
+      const auto idle_for = now - c->last_active_;
+      if (!c->stream.is_open()) continue;
+      if (idle_for >= idle_timeout_) {
+        c->stream.close();
+      } else if (idle_for >= idle_when_exhausted) {
+        idle.emplace_back(idle_for, c);
+      }
+    }
+    if (idle.empty() || !descriptors_exhausted(lst.native_handle())) continue;
+    const std::size_t n = std::min(idle.size(), std::max<std::size_t>(1, connections_.size() / 8));
+    std::partial_sort(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(n), idle.end(),
+                      [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::size_t i = 0; i < n; ++i) idle[i].second->stream.close();
+  }
+}
+
 // The accept loop of every server here: accepts until `lst` is closed, runs
-// serve(stream) in a fiber of its own for each connection, and returns once
-// every connection has ended too. A std::system_error out of serve() (the
-// client reset the connection, say) ends that connection only; an accept
-// error other than the close is rethrown once the connections have ended.
+// serve(connection&) in a fiber of its own for each connection, closes
+// connections idle for `idle_timeout` (and idle ones first when descriptors
+// run out: connection_registry), and returns once every connection has ended
+// too. An exception out of serve() ends that connection only: a
+// std::system_error (the client reset the connection, or it was closed for
+// idling) quietly, anything else reported on stderr. An error of accept
+// other than the close (operation_canceled) is reported on stderr and stops
+// the accepting; it never ends the process.
 template <class Serve>
-void serve_connections(spindle::net::tcp_listener& lst, Serve serve) {
+void serve_connections(spindle::net::tcp_listener& lst, std::chrono::milliseconds idle_timeout,
+                       Serve serve) {
+  connection_registry connections(idle_timeout);
+  auto reaper = spindle::spawn([&] { connections.reap_until_stopped(lst); });
   spindle::wait_group sessions;
-  std::exception_ptr error;
   for (;;) {
     spindle::net::tcp_stream s;
     try {
       s = lst.accept();
     } catch (const std::system_error& e) {
-      if (e.code() != std::errc::operation_canceled) error = std::current_exception();
-      break;  // operation_canceled: the listener was closed
+      if (e.code() != std::errc::operation_canceled) {
+        std::fprintf(stderr, "accept failed, no more connections taken: %s\n", e.what());
+      }
+      break;
     }
     sessions.add();
     spindle::spawn(
-        [&sessions, serve](spindle::net::tcp_stream conn) {
+        [&sessions, &connections, serve](spindle::net::tcp_stream s) {
           try {
-            serve(std::move(conn));
+            connection c(connections, std::move(s));
+            serve(c);
           } catch (const std::system_error&) {
             // A client that resets its connection is not the server's problem.
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "connection dropped: %s\n", e.what());
           }
           sessions.done();
         },
         std::move(s))
         .detach();
   }
-  sessions.wait();
-  if (error) std::rethrow_exception(error);
+  sessions.wait();  // the reaper keeps closing idle connections meanwhile
+  connections.stop();
+  reaper.join();
 }
 
 // Runs client(id) for every id in [0, n), each in a fiber of its own so that

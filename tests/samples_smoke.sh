@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Smoke-runs every sample in the mode where it finishes by itself, each under
 # a time limit, and checks its exit status. A sample program without an entry
-# here fails the run, so a new sample cannot go untested.
+# here fails the run, so a new sample cannot go untested. Then checks what the
+# samples promise beyond their self-tests: bad options are refused (exit 2 and
+# the usage), edge sizes do not crash, idle connections are closed, a server
+# whose descriptors are all held by idle clients still serves a new one, and
+# the chat room's memory stays bounded when members never read.
 #   tests/samples_smoke.sh [DIR]      DIR: the built samples (default build/samples)
 set -uo pipefail
 dir=${1:-build/samples}
@@ -19,34 +23,200 @@ smoke_args() {  # the arguments that make sample $1 end by itself
   esac
 }
 
+bad_args() {  # option lists that sample $1 must refuse, one per line
+  case $1 in
+    echo_server | http_hello | chat_server)
+      printf '%s\n' "--port 70000" "--port -1" "--port 80x" "--idle-timeout 0" "--self-test abc" ;;&
+    echo_server) printf '%s\n' "--messages -5" ;;
+    http_hello) printf '%s\n' "--requests -1" ;;
+    chat_server) printf '%s\n' "--lines -5" "--lines 5.5" ;;
+    fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
+    pipeline) printf '%s\n' "--items -5" "--stage-workers 0" ;;
+    primes) printf '%s\n' "--limit 12abc" "--block 0" ;;
+  esac
+  case $1 in
+    primes) ;;
+    *) printf '%s\n' "--workers -1" "--workers 2x" ;;
+  esac
+  printf '%s\n' "--bogus 1" "--help-me" "--port" "--workers 99999999999999999999999"
+}
+
 if [ ! -d "$dir" ]; then
   echo "samples_smoke: no directory $dir"
   exit 1
 fi
+# Room for the idle clients of the descriptor checks (lowering only the soft
+# limit, so that it can be raised again).
+if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt 1024 ]; then
+  ulimit -Sn 1024 2>/dev/null || true
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 ran=0
 failed=0
+
+# check <description> <command...>: one check, passed when the command
+# succeeds (a program: within the time limit; a function here bounds its own
+# waits); its output is shown when it fails.
+check() {
+  local description=$1 start out status
+  shift
+  ran=$((ran + 1))
+  start=$(date +%s)
+  if declare -F "$1" >/dev/null; then
+    out=$("$@" 2>&1)
+  else
+    out=$(timeout "$limit" "$@" 2>&1)
+  fi
+  status=$?
+  if [ "$status" -eq 0 ]; then
+    echo "ok   $description ($(($(date +%s) - start)) s)"
+  else
+    echo "FAIL $description (exit $status):"
+    echo "$out" | tail -20 | sed 's/^/     /'
+    failed=$((failed + 1))
+  fi
+}
+
+# refuses <exe> <args...>: exits with status 2, the usage on stderr.
+refuses() {
+  local err status
+  err=$(timeout 20 "$@" 2>&1 >/dev/null)
+  status=$?
+  if [ "$status" -ne 2 ] || [[ $err != *"usage: "* ]]; then
+    echo "$* exited $status: $err"
+    return 1
+  fi
+}
+
+refuses_bad_options() {  # refuses_bad_options <exe>: every list of bad_args
+  local exe=$1 args bad=0
+  while IFS= read -r args; do
+    # shellcheck disable=SC2086  # $args is a list of words
+    refuses "$exe" $args || bad=1
+  done < <(bad_args "$(basename "$exe")")
+  timeout 20 "$exe" --help | grep -q "^usage: " || { echo "--help shows no usage"; bad=1; }
+  return "$bad"
+}
+
+repeat() {  # repeat <n> <command...>: the command succeeds n times in a row
+  local n=$1 i
+  shift
+  for ((i = 1; i <= n; i++)); do
+    timeout "$limit" "$@" >/dev/null || { echo "run $i of $n failed: $*"; return 1; }
+  done
+}
+
+# start_server <command...>: starts a server printing "listening on
+# 127.0.0.1:PORT" in the background; sets server_pid and port. The caller
+# runs in a subshell of its own (check), whose exit stops the server.
+start_server() {
+  local log=$work/server.$BASHPID i
+  "$@" >"$log" 2>&1 &
+  server_pid=$!
+  trap 'kill "$server_pid" 2>/dev/null' EXIT
+  for ((i = 0; i < 100; i++)); do
+    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")
+    [ -n "$port" ] && return 0
+    sleep 0.1
+  done
+  echo "no \"listening on\" line from $*:"
+  cat "$log"
+  return 1
+}
+
+# closes_idle <exe>: with --idle-timeout 1, a client that sends nothing is
+# disconnected (its read ends) instead of being held forever.
+closes_idle() {
+  local c
+  start_server "$1" --port 0 --idle-timeout 1 || return 1
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  timeout 10 cat <&"$c" >/dev/null || { echo "an idle client was not disconnected"; return 1; }
+}
+
+# serves_when_exhausted <exe> <request> <reply>: the server, limited to 256
+# descriptors and with its default idle timeout, is held by 400 idle clients;
+# a new client that sends <request> still gets a reply starting with <reply>.
+serves_when_exhausted() {
+  local i fd c reply
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  start_server bash -c 'ulimit -Sn 256 && exec "$0" "$@"' "$1" --port 0 || return 1
+  for ((i = 0; i < 400; i++)); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  done
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf '%b' "$2" >&"$c"
+  reply=$(timeout 30 head -c "${#3}" <&"$c")
+  if [ "$reply" != "$3" ]; then
+    echo "with 400 idle clients, a new one got \"$reply\" instead of \"$3\""
+    return 1
+  fi
+}
+
+# chat_memory_bounded <chat_server>: 40 members never read while one sends
+# 40 MB in lines of 4000 bytes (and reads). The server's peak memory stays
+# far below what queueing everything would take (40 x 40 MB), and the 40 are
+# disconnected.
+chat_memory_bounded() {
+  local i fd c peak_kib
+  local -a silent=()
+  start_server "$1" --port 0 || return 1
+  for ((i = 0; i < 40; i++)); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
+    silent+=("$fd")
+  done
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  cat <&"$c" >/dev/null 2>&1 &
+  head -c 40000000 /dev/zero | tr '\0' x | timeout "$limit" fold -w 4000 >&"$c" || return 1
+  peak_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")
+  echo "chat_server's peak resident memory: $((peak_kib / 1024)) MiB"
+  if [ "$peak_kib" -gt $((128 * 1024)) ]; then
+    echo "more than 128 MiB: the queues are not bounded"
+    return 1
+  fi
+  for fd in "${silent[@]}"; do
+    timeout 20 cat <&"$fd" >/dev/null || { echo "a member that never read is still connected"; return 1; }
+  done
+}
+
 for exe in "$dir"/*; do
   [ -f "$exe" ] && [ -x "$exe" ] || continue
   name=$(basename "$exe")
-  ran=$((ran + 1))
   if ! args=$(smoke_args "$name"); then
+    ran=$((ran + 1))
     echo "FAIL $name: no smoke mode known (add it to tests/samples_smoke.sh)"
     failed=$((failed + 1))
     continue
   fi
-  start=$(date +%s)
   # shellcheck disable=SC2086  # $args is a list of words
-  if out=$(timeout "$limit" "$exe" $args 2>&1); then
-    echo "ok   $name $args ($(($(date +%s) - start)) s)"
-  else
-    echo "FAIL $name $args (exit $?):"
-    echo "$out" | tail -20 | sed 's/^/     /'
-    failed=$((failed + 1))
-  fi
+  check "$name $args" "$exe" $args
+  check "$name refuses bad options" refuses_bad_options "$exe"
+  case $name in
+    chat_server)
+      check "chat_server --self-test 50 --lines 100" "$exe" --self-test 50 --lines 100
+      check "chat_server --self-test 200 --lines 50" "$exe" --self-test 200 --lines 50
+      check "chat_server: memory bounded with 40 members that never read" chat_memory_bounded "$exe"
+      ;;
+    fetch_client) check "fetch_client --count 0" "$exe" --count 0 ;;
+    http_hello)
+      check "http_hello --self-test 1 --requests 0, 20 times" repeat 20 "$exe" --self-test 1 --requests 0
+      ;;
+  esac
+  case $name in
+    echo_server | http_hello | chat_server)
+      check "$name --idle-timeout 1 closes an idle client" closes_idle "$exe"
+      ;;&
+    echo_server) check "echo_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" 'ping\n' ping ;;
+    http_hello)
+      check "http_hello: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" \
+        'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "HTTP/1.1 200 OK"
+      ;;
+    chat_server) check "chat_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" '' welcome ;;
+  esac
 done
 if [ "$ran" -eq 0 ]; then
   echo "samples_smoke: no sample programs in $dir"
   exit 1
 fi
-echo "samples: $((ran - failed)) of $ran passed"
+echo "samples: $((ran - failed)) of $ran checks passed"
 [ "$failed" -eq 0 ]
