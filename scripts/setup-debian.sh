@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what spindle needs on Debian 12 (as root), skipping what is there.
 set -euo pipefail
-packages=(g++ cmake ninja-build pkgconf libboost-context1.81-dev libconcurrentqueue-dev libgtest-dev libbenchmark-dev)
+packages=(g++ cmake ninja-build pkgconf redis-tools libboost-context1.81-dev libconcurrentqueue-dev libgtest-dev libbenchmark-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

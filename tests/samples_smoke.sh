@@ -19,17 +19,19 @@ smoke_args() {  # the arguments that make sample $1 end by itself
     pipeline) echo "--items 50000" ;;
     primes) echo "--limit 500000" ;;
     chat_server) echo "--self-test 20 --lines 50" ;;
+    kv_server) echo "--self-test 50 --requests 200" ;;
     *) return 1 ;;
   esac
 }
 
 bad_args() {  # option lists that sample $1 must refuse, one per line
   case $1 in
-    echo_server | http_hello | chat_server)
+    echo_server | http_hello | chat_server | kv_server)
       printf '%s\n' "--port 70000" "--port -1" "--port 80x" "--idle-timeout 0" "--self-test abc" ;;&
     echo_server) printf '%s\n' "--messages -5" ;;
     http_hello) printf '%s\n' "--requests -1" ;;
     chat_server) printf '%s\n' "--lines -5" "--lines 5.5" ;;
+    kv_server) printf '%s\n' "--requests 0" "--self-test 0" ;;
     fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
     pipeline) printf '%s\n' "--items -5" "--stage-workers 0" ;;
     primes) printf '%s\n' "--limit 12abc" "--block 0" ;;
@@ -153,6 +155,34 @@ serves_when_exhausted() {
   fi
 }
 
+# kv_with_redis_tools <kv_server>: redis-cli gets Redis's exact answers, and
+# redis-benchmark runs its commands (plain and pipelined) without an error.
+kv_with_redis_tools() {
+  local got want
+  start_server "$1" --port 0 || return 1
+  got=$(for cmd in "PING" "SET a 41" "INCR a" "GET a" "SET b x EX 100" "TTL b" "MSET x 1 y 2" \
+    "MGET x y none" "DEL x y none" "EXISTS a b x" "INCR b" "GET none" "NOSUCH 1"; do
+    # shellcheck disable=SC2086  # one word per argument
+    timeout 10 redis-cli -p "$port" $cmd 2>&1
+  done)
+  want=$(printf '%s\n' PONG OK 42 42 OK 100 OK 1 2 "" 2 2 \
+    "ERR value is not an integer or out of range" "" "ERR unknown command 'NOSUCH'")
+  if [ "$got" != "$want" ]; then
+    echo "redis-cli answers differ:"
+    diff <(echo "$want") <(echo "$got")
+    return 1
+  fi
+  for pipeline in 1 16; do
+    got=$(timeout 60 redis-benchmark -p "$port" -t ping,set,get,incr,mset -n 20000 -c 50 \
+      -P "$pipeline" -q 2>&1 | tr '\r' '\n')
+    if ! grep -q "^MSET.*requests per second" <<<"$got" || grep -qi "error" <<<"$got"; then
+      echo "redis-benchmark -P $pipeline failed:"
+      echo "$got" | tail -5
+      return 1
+    fi
+  done
+}
+
 # chat_memory_bounded <chat_server>: 40 members never read while one sends
 # 40 MB in lines of 4000 bytes (and reads). The server's peak memory stays
 # far below what queueing everything would take (40 x 40 MB), and the 40 are
@@ -203,7 +233,10 @@ for exe in "$dir"/*; do
       ;;
   esac
   case $name in
-    echo_server | http_hello | chat_server)
+    kv_server) check "kv_server with redis-cli and redis-benchmark" kv_with_redis_tools "$exe" ;;
+  esac
+  case $name in
+    echo_server | http_hello | chat_server | kv_server)
       check "$name --idle-timeout 1 closes an idle client" closes_idle "$exe"
       ;;&
     echo_server) check "echo_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" 'ping\n' ping ;;
@@ -212,6 +245,7 @@ for exe in "$dir"/*; do
         'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "HTTP/1.1 200 OK"
       ;;
     chat_server) check "chat_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" '' welcome ;;
+    kv_server) check "kv_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" 'PING\r\n' +PONG ;;
   esac
 done
 if [ "$ran" -eq 0 ]; then
