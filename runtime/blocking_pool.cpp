@@ -1,5 +1,7 @@
 #include "blocking_pool.hpp"
 
+#include "thread_start.hpp"
+
 #include <chrono>
 #include <thread>
 
@@ -31,7 +33,7 @@ void blocking_pool::submit(blocking_job& job) {
     work_cv_.notify_one();
   } else if (threads_ < max_threads_) {
     ++threads_;
-    std::thread(&blocking_pool::thread_main, this).detach();
+    start_thread([this] { thread_main(); }).detach();
   }
 }
 
