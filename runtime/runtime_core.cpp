@@ -34,7 +34,16 @@ runtime_core::runtime_core(const options& opts)
   const std::size_t n = pick_workers(opts.workers);
   workers.reserve(n);
   for (std::size_t i = 0; i < n; ++i) workers.push_back(std::make_unique<worker>(*this, static_cast<std::uint32_t>(i)));
-  for (auto& w : workers) w->start();
+  try {
+    for (auto& w : workers) w->start();
+  } catch (...) {
+    // A worker thread could not be created (thread limit: std::system_error,
+    // EAGAIN). No destructor runs for a constructor that throws, so stop and
+    // join the workers already running (no fiber exists yet, so they only
+    // leave their scheduler loops) and let the members free the rest.
+    shut_down();
+    throw;
+  }
 }
 
 void runtime_core::submit(fiber* f, bool woken) noexcept {
