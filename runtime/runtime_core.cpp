@@ -106,6 +106,8 @@ void runtime_core::shut_down() {
   bind_scheduler_context(host.sched_san);
 
   auto discard_unstarted = [](fiber* f) {
+    f->sched.unwinding = true;  // no result (task::join)
+    f->discard_body();          // its captures go now, not with the task handle
     f->error = std::make_exception_ptr(
         std::logic_error("spindle: the runtime was destroyed before this fiber started"));
     std::uintptr_t prev = f->join_state.exchange(join_done, std::memory_order_acq_rel);

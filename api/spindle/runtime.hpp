@@ -7,7 +7,8 @@
 //   auto u = spindle::spawn(f, args...);       // inside a fiber: same runtime
 //
 // Semantics follow <thread>: the callable and its arguments are decay-copied
-// and invoked as rvalues, so move-only and mutable callables work.
+// and invoked as rvalues, so move-only and mutable callables work; they are
+// destroyed when the call returns or throws, before join() returns.
 //
 // Rules for code that runs in fibers (see docs/USER_GUIDE.md):
 //  * A fiber can resume on another worker thread after any suspension. Do not
