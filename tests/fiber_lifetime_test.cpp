@@ -42,9 +42,12 @@ void check_released_before_join_returns(Spawn spawn, bool started_first) {
   auto shared = std::make_shared<int>(1);
   std::atomic<bool> started{false};
   auto t = spawn(
-      [guard = sets_on_destruction(&capture_gone), shared, &started](sets_on_destruction&&) {
+      [guard = sets_on_destruction(&capture_gone), shared, &started,
+       started_first](sets_on_destruction&&) {
         started = true;
-        if (spindle::in_fiber()) spindle::this_fiber::sleep_for(1ms);
+        // Parks, so that the joiner waits; otherwise no suspension at all,
+        // so that nothing but the join itself can release the fiber.
+        if (started_first) spindle::this_fiber::sleep_for(1ms);
         return 5;
       },
       sets_on_destruction(&argument_gone));
