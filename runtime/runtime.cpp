@@ -145,7 +145,8 @@ void throw_unwound_join(fiber& f) {
     w->current->sched.unwinding = true;
     throw fiber_unwind{};
   }
-  if (f.error) std::rethrow_exception(std::exchange(f.error, nullptr));  // discarded unstarted
+  // Discarded unstarted: its own logic_error ("... before this fiber started").
+  if (f.error) std::rethrow_exception(std::exchange(f.error, nullptr));
   throw std::logic_error(
       "spindle::task::join: the runtime was destroyed while this fiber was suspended (it was "
       "unwound and has no result)");

@@ -96,9 +96,10 @@ class fiber_with_result<void> : public fiber {};
 // body returns or throws, before the fiber counts as finished: a joiner never
 // sees its captures alive after join(), and a capture's destructor cannot run
 // after the joiner's frame is gone. The result stays for join(). `fn_` is an
-// optional only for that early destruction (an engaged flag, no allocation);
-// it is empty after run_body() and while it is engaged only the code running
-// the body touches it.
+// optional only for that early destruction (an engaged flag, no allocation,
+// no atomic); it is touched only by whoever starts the fiber (run_body, on
+// the fiber's or an inline joiner's stack) or discards it (shutdown), never
+// both, and is empty afterwards.
 template <class R, class F>
 class fiber_impl final : public fiber_with_result<R> {
  public:
