@@ -1,5 +1,7 @@
 #include "blocking_pool.hpp"
 
+#include "thread_start.hpp"
+
 #include <chrono>
 #include <thread>
 
@@ -24,15 +26,25 @@ void blocking_pool::submit(blocking_job& job) {
     job.done->notify();
     return;
   }
+  if (idle_ == 0 && threads_ < max_threads_) {
+    // A thread that cannot be created (thread limit: std::system_error,
+    // EAGAIN) changes nothing here. With a thread running, the job is queued
+    // anyway: every counted thread looks at the queue before it exits, so a
+    // busy one takes the job when its call returns. With none, the caller
+    // gets the exception and the job is never queued (it lives in the
+    // caller's frame, which the exception unwinds). The new thread needs m_
+    // before it looks at anything, so counting it after the start is safe.
+    try {
+      start_thread([this] { thread_main(); }).detach();
+      ++threads_;
+    } catch (...) {
+      if (threads_ == 0) throw;
+    }
+  }
   job.next = nullptr;
   if (tail_) tail_->next = &job; else head_ = &job;
   tail_ = &job;
-  if (idle_ > 0) {
-    work_cv_.notify_one();
-  } else if (threads_ < max_threads_) {
-    ++threads_;
-    std::thread(&blocking_pool::thread_main, this).detach();
-  }
+  if (idle_ > 0) work_cv_.notify_one();
 }
 
 void blocking_pool::thread_main() {

@@ -28,7 +28,9 @@ class blocking_pool {
   blocking_pool(const blocking_pool&) = delete;
   blocking_pool& operator=(const blocking_pool&) = delete;
 
-  // Queues the job; job.done is notified after job.run() returns.
+  // Queues the job; job.done is notified after job.run() returns. Throws
+  // what the thread's creation threw (std::system_error at the thread limit)
+  // if no thread exists and none can be created; the job is then not queued.
   void submit(blocking_job& job);
 
  private:

@@ -50,7 +50,10 @@ void fiber_entry(ctx::transfer_t t) {
   try {
     self->run_body();
   } catch (const fiber_unwind&) {
-    // Runtime shutdown unwound the stack; nothing to report.
+    // Runtime shutdown unwound the stack; nothing to report, no result (the
+    // flag is already set by whoever threw, except a fiber_unwind of the
+    // fiber's own making).
+    self->sched.unwinding = true;
   } catch (...) {
     self->error = std::current_exception();
   }

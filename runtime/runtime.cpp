@@ -7,8 +7,11 @@
 #include "runtime_core.hpp"
 #include "stack_pool.hpp"
 
+#include <cxxabi.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -101,6 +104,7 @@ bool try_run_inline(fiber& f) {
   try {
     f.run_body();
   } catch (const fiber_unwind&) {
+    f.sched.unwinding = true;  // no result: a later join() of f must throw
     f.join_state.store(join_done, std::memory_order_release);
     throw;  // shutdown unwinds the joiner too: they share a stack
   } catch (...) {
@@ -132,13 +136,45 @@ void wait_for_completion(fiber& f) {
   }
 }
 
+void throw_unwound_join(fiber& f) {
+  // A fiber of a runtime that is shutting down is unwound at its next wait;
+  // a join that cannot produce a result is such a wait (and a logic_error
+  // escaping a detached fiber there would be reported as if it were a bug).
+  worker* w = current_worker();
+  if (w && w->current && w->rt.stopping() && !w->current->sched.unwinding) {
+    w->current->sched.unwinding = true;
+    throw fiber_unwind{};
+  }
+  // Discarded unstarted: its own logic_error ("... before this fiber started").
+  if (f.error) std::rethrow_exception(std::exchange(f.error, nullptr));
+  throw std::logic_error(
+      "spindle::task::join: the runtime was destroyed while this fiber was suspended (it was "
+      "unwound and has no result)");
+}
+
+namespace {
+
+// A type's name as the source spells it (`std::runtime_error`, not
+// `St13runtime_error`); the mangled name if it cannot be demangled.
+std::string readable_type_name(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(type.name());
+}
+
+}  // namespace
+
 void report_detached_error(fiber& f) noexcept {
   std::string what = "unknown exception";
   try {
     std::rethrow_exception(f.error);
   } catch (const std::exception& e) {
-    what = std::string(typeid(e).name()) + ": " + e.what();
+    const char* message = e.what();  // a broken override may return null
+    what = readable_type_name(typeid(e)) + ": " + (message ? message : "(what() returned null)");
   } catch (...) {
+    if (const std::type_info* type = abi::__cxa_current_exception_type())
+      what = "exception of type " + readable_type_name(*type);
   }
   std::fprintf(stderr, "spindle: detached fiber %llu terminated by an exception: %s\n",
                static_cast<unsigned long long>(f.sched.id), what.c_str());

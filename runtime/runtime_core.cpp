@@ -41,7 +41,16 @@ runtime_core::runtime_core(const options& opts)
   const std::size_t n = pick_workers(opts.workers);
   workers.reserve(n);
   for (std::size_t i = 0; i < n; ++i) workers.push_back(std::make_unique<worker>(*this, static_cast<std::uint32_t>(i)));
-  for (auto& w : workers) w->start();
+  try {
+    for (auto& w : workers) w->start();
+  } catch (...) {
+    // A worker thread could not be created (thread limit: std::system_error,
+    // EAGAIN). No destructor runs for a constructor that throws, so stop and
+    // join the workers already running (no fiber exists yet, so they only
+    // leave their scheduler loops) and let the members free the rest.
+    shut_down();
+    throw;
+  }
 }
 
 void runtime_core::submit(fiber* f, bool woken) noexcept {
@@ -106,6 +115,8 @@ void runtime_core::shut_down() {
   stack_overflow_guard overflow_report;  // this thread now runs fibers: an alternate signal stack
 
   auto discard_unstarted = [](fiber* f) {
+    f->sched.unwinding = true;  // no result (task::join)
+    f->discard_body();          // its captures go now, not with the task handle
     f->error = std::make_exception_ptr(
         std::logic_error("spindle: the runtime was destroyed before this fiber started"));
     std::uintptr_t prev = f->join_state.exchange(join_done, std::memory_order_acq_rel);

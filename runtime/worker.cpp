@@ -3,6 +3,7 @@
 #include "fiber_switch.hpp"
 #include "runtime_core.hpp"
 #include "stack_overflow.hpp"
+#include "thread_start.hpp"
 
 #include <pthread.h>
 
@@ -52,7 +53,7 @@ void bind_scheduler_context(sanitizer_context& san) noexcept {
 worker::worker(runtime_core& r, std::uint32_t i)
     : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
-void worker::start() { thread_ = std::thread([this] { run(); }); }
+void worker::start() { thread_ = start_thread([this] { run(); }); }
 
 void worker::join() {
   if (thread_.joinable()) thread_.join();

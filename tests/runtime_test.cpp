@@ -8,9 +8,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -370,6 +372,66 @@ TEST(Runtime, DetachedExceptionMessageNamesFiber) {
   std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("fiber " + std::to_string(id)), std::string::npos) << err;
   EXPECT_NE(err.find("lost in the wild"), std::string::npos) << err;
+}
+
+namespace {
+
+struct null_what_error : std::exception {
+  const char* what() const noexcept override { return nullptr; }
+};
+
+// The report of a detached fiber's exception, when detach() comes after the
+// fiber failed (then detach() itself reports, on the calling thread).
+template <class F>
+std::string report_of_detach_after_failure(spindle::runtime& rt, F body, std::uint64_t& id) {
+  auto t = rt.spawn(std::move(body));
+  id = t.id();
+  while (!t.done()) std::this_thread::sleep_for(100us);
+  testing::internal::CaptureStderr();
+  t.detach();
+  return testing::internal::GetCapturedStderr();
+}
+
+}  // namespace
+
+TEST(Runtime, DetachedExceptionReportSpellsTheTypeAsTheSourceDoes) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  std::uint64_t id = 0;
+  std::string err = report_of_detach_after_failure(
+      rt, [] { throw std::runtime_error("lost in the wild"); }, id);
+  EXPECT_EQ(err, "spindle: detached fiber " + std::to_string(id) +
+                     " terminated by an exception: std::runtime_error: lost in the wild\n");
+  // Reported by the fiber as it finishes (detached while running); on one
+  // worker the child's report is out before the parent resumes.
+  testing::internal::CaptureStderr();
+  std::uint64_t child_id = rt.block_on([] {
+    std::atomic<bool> failing{false};
+    auto t = spindle::spawn([&failing] {
+      failing = true;
+      throw std::out_of_range("index 7");
+    });
+    auto child = t.id();
+    t.detach();
+    while (!failing.load()) spindle::this_fiber::yield();
+    return child;
+  });
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "spindle: detached fiber " + std::to_string(child_id) +
+                " terminated by an exception: std::out_of_range: index 7\n");
+}
+
+TEST(Runtime, DetachedExceptionReportSurvivesNullWhatAndNonStandardTypes) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  std::uint64_t id = 0;
+  std::string err = report_of_detach_after_failure(
+      rt, [] { throw null_what_error(); }, id);
+  EXPECT_EQ(err, "spindle: detached fiber " + std::to_string(id) +
+                     " terminated by an exception: (anonymous namespace)::null_what_error: (what() "
+                     "returned null)\n");
+  err = report_of_detach_after_failure(
+      rt, [] { throw 42; }, id);
+  EXPECT_EQ(err, "spindle: detached fiber " + std::to_string(id) +
+                     " terminated by an exception: exception of type int\n");
 }
 
 TEST(Runtime, RunBlockingReturnsAndRethrows) {

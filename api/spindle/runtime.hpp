@@ -7,7 +7,8 @@
 //   auto u = spindle::spawn(f, args...);       // inside a fiber: same runtime
 //
 // Semantics follow <thread>: the callable and its arguments are decay-copied
-// and invoked as rvalues, so move-only and mutable callables work.
+// and invoked as rvalues, so move-only and mutable callables work; they are
+// destroyed when the call returns or throws, before join() returns.
 //
 // Rules for code that runs in fibers (see docs/USER_GUIDE.md):
 //  * A fiber can resume on another worker thread after any suspension. Do not
@@ -59,6 +60,9 @@ struct options {
 
 class runtime {
  public:
+  // Throws std::system_error (errc::resource_unavailable_try_again at the
+  // thread limit) if a worker thread cannot be created; the workers already
+  // started are stopped and joined first, and nothing is leaked.
   runtime();
   explicit runtime(options opts);
   // Stops the workers, unwinds every suspended fiber (destructors run),
@@ -128,7 +132,10 @@ void run_on_blocking_pool(runtime_core& rt, blocking_job& job);
 
 // Runs f() on the runtime's blocking thread pool; only the calling fiber
 // waits. Its result is returned and its exception rethrown. Called outside a
-// fiber, f() simply runs on the calling thread.
+// fiber, f() simply runs on the calling thread. If every pool thread is busy
+// and no new one can be created (thread limit), f() waits for a busy one; if
+// there is no pool thread at all, std::system_error from the thread's
+// creation is thrown (errc::resource_unavailable_try_again) and f() not run.
 template <class F>
 auto run_blocking(F&& f) -> std::invoke_result_t<std::decay_t<F>> {
   using R = std::invoke_result_t<std::decay_t<F>>;

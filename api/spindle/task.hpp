@@ -47,6 +47,11 @@ class task {
   std::uint64_t id() const noexcept { return f_ ? f_->sched.id : 0; }
 
   // Waits for the fiber and returns its result, or rethrows its exception.
+  // A fiber that ~runtime() destroyed before it finished (never started, or
+  // unwound while suspended) has no result: join() throws std::logic_error
+  // (inside a fiber of that same runtime, which is being shut down too, the
+  // join unwinds the caller like any wait does then). Either way the task is
+  // empty afterwards.
   T join() {
     if (!f_) throw std::logic_error("spindle::task::join: task is empty (already joined or detached)");
     detail::wait_for_completion(*f_);
@@ -55,6 +60,7 @@ class task {
       detail::fiber* f;
       ~releaser() { f->release(); }
     } r{f};
+    if (f->sched.unwinding) detail::throw_unwound_join(*f);  // no result to return
     // The exception moves out: the joiner's thread then drops the last
     // reference to it, not whichever worker drops the fiber's last reference
     // (a queue entry may outlive the join; ThreadSanitizer cannot see
@@ -63,7 +69,8 @@ class task {
     if constexpr (!std::is_void_v<T>) return std::move(*f->result);
   }
 
-  // Lets the fiber run on its own; an exception escaping it is reported on stderr.
+  // Lets the fiber run on its own; an exception escaping it is reported on
+  // stderr with the fiber's id, its type (demangled) and what().
   void detach() {
     if (!f_) throw std::logic_error("spindle::task::detach: task is empty (already joined or detached)");
     auto* f = std::exchange(f_, nullptr);

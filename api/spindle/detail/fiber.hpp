@@ -38,7 +38,9 @@ struct fiber_sched_state {
   // Set once by whoever starts the fiber: the scheduler (first run on a stack
   // of its own) or a joiner that runs it inline (see wait_for_completion).
   std::atomic<bool> started{false};
-  bool unwinding = false;           // fiber_unwind was thrown into it (shutdown)
+  // fiber_unwind was thrown into it, or it was discarded unstarted (shutdown):
+  // it has no result. Read by a joiner after join_done.
+  bool unwinding = false;
   // The fiber that join() is running inline on this fiber's stack (the
   // innermost one), or null; it is who "this fiber" is meanwhile. Touched only
   // by the code running on this stack.
@@ -68,8 +70,11 @@ class fiber {
   static void* operator new(std::size_t n);
   static void operator delete(void* p, std::size_t n) noexcept;
 
-  // Runs the callable and stores its result; an exception escapes to the caller.
+  // Runs the callable and stores its result; an exception escapes to the
+  // caller. The callable is destroyed before it returns or throws.
   virtual void run_body() = 0;
+  // Destroys the callable of a fiber that will never run (runtime shutdown).
+  virtual void discard_body() noexcept = 0;
 
   void release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -86,20 +91,34 @@ template <>
 class fiber_with_result<void> : public fiber {};
 
 // The callable (already decay-copied with its arguments) and its result.
+//
+// As with std::thread, the callable and its arguments are destroyed when the
+// body returns or throws, before the fiber counts as finished: a joiner never
+// sees its captures alive after join(), and a capture's destructor cannot run
+// after the joiner's frame is gone. The result stays for join(). `fn_` is an
+// optional only for that early destruction (an engaged flag, no allocation,
+// no atomic); it is touched only by whoever starts the fiber (run_body, on
+// the fiber's or an inline joiner's stack) or discards it (shutdown), never
+// both, and is empty afterwards.
 template <class R, class F>
 class fiber_impl final : public fiber_with_result<R> {
  public:
   explicit fiber_impl(F&& f) : fn_(std::move(f)) {}
   void run_body() override {
+    struct destroy_on_exit {
+      std::optional<F>& fn;
+      ~destroy_on_exit() { fn.reset(); }
+    } guard{fn_};
     if constexpr (std::is_void_v<R>) {
-      std::move(fn_)();
+      std::move(*fn_)();
     } else {
-      this->result.emplace(std::move(fn_)());
+      this->result.emplace(std::move(*fn_)());
     }
   }
+  void discard_body() noexcept override { fn_.reset(); }
 
  private:
-  F fn_;
+  std::optional<F> fn_;
 };
 
 // Decay-copies f and args, as std::thread does, into one callable that invokes
@@ -128,6 +147,10 @@ fiber* current_fiber() noexcept;
 // on its stack. Identity for this_fiber::id() and for mutex ownership.
 fiber* current_identity() noexcept;
 void wait_for_completion(fiber& f);   // blocks the fiber or thread until join_done
+// join() of a fiber that ~runtime() unwound or discarded (sched.unwinding):
+// throws fiber_unwind if the caller is a fiber being shut down itself,
+// otherwise the fiber's error or a std::logic_error.
+[[noreturn]] void throw_unwound_join(fiber& f);
 void report_detached_error(fiber& f) noexcept;
 
 template <class F, class... A>
