@@ -64,7 +64,7 @@ void runtime_core::submit(fiber* f, bool woken) noexcept {
     if (w->push_local(f, woken)) notify_work();
     return;
   }
-  global.enqueue(f);
+  global.push(f);
   notify_work();
 }
 
@@ -130,7 +130,7 @@ void runtime_core::shut_down() {
       for (auto& w : workers) {
         if ((f = w->runnext.exchange(nullptr)) || (f = w->local.pop())) break;
       }
-      if (!f && !global.try_dequeue(f)) return;
+      if (!f && !global.try_pop(f)) return;
       if (!f->sched.stack) {
         if (!f->sched.started.exchange(true)) discard_unstarted(f);
         else f->release();  // a joiner ran it inline

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "blocking_pool.hpp"
+#include "global_queue.hpp"
 #include "idle_set.hpp"
 #include "reactor.hpp"
 #include "stack_pool.hpp"
@@ -18,8 +19,6 @@
 #include "worker.hpp"
 
 #include <spindle/runtime.hpp>
-
-#include <concurrentqueue.h>
 
 #include <atomic>
 #include <memory>
@@ -58,7 +57,7 @@ class runtime_core {
   // Shared with every socket attached to it (socket_fd), so a socket that
   // outlives the runtime can still detach and close safely.
   std::shared_ptr<reactor> io;
-  moodycamel::ConcurrentQueue<fiber*> global;
+  global_queue global;
   idle_set idle;
   std::vector<std::unique_ptr<worker>> workers;
   blocking_pool blocking;

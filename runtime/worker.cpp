@@ -75,7 +75,7 @@ void worker::push_overflow(fiber* f) noexcept {
         if (ran_inline(batch[i])) batch[i]->release();
         else batch[live++] = batch[i];
       }
-      if (live) rt.global.enqueue_bulk(batch, live);
+      if (live) rt.global.push_bulk(batch, live);
       return;
     }
   }
@@ -94,13 +94,13 @@ fiber* worker::periodic_check() noexcept {
   if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
   poll_io_nonblocking();
   fiber* f;
-  return rt.global.try_dequeue(f) ? f : nullptr;
+  return rt.global.try_pop(f) ? f : nullptr;
 }
 
 fiber* worker::take_global() noexcept {
   // Take a batch: a burst of spawns from a plain thread spreads in few steps.
   fiber* batch[32];
-  std::size_t n = rt.global.try_dequeue_bulk(batch, std::min<std::size_t>(32, run_queue::capacity - local.size()));
+  std::size_t n = rt.global.try_pop_bulk(batch, std::min<std::size_t>(32, run_queue::capacity - local.size()));
   if (n == 0) return nullptr;
   for (std::size_t i = 1; i < n; ++i) push_local(batch[i], false);
   return batch[0];

@@ -27,7 +27,7 @@ struct stack_block;
 
 // Scheduler-private state of a fiber. Written only by the worker that runs or
 // switches the fiber, except `park` (see runtime/fiber_switch.cpp for the park
-// protocol) and `next` (guarded by whichever queue holds the fiber).
+// protocol) and `spill_next` (guarded by the global queue that holds it).
 struct fiber_sched_state {
   void* context = nullptr;          // saved machine context while suspended
   stack_block* stack = nullptr;     // null until first run
@@ -45,6 +45,9 @@ struct fiber_sched_state {
   // innermost one), or null; it is who "this fiber" is meanwhile. Touched only
   // by the code running on this stack.
   fiber* inline_child = nullptr;
+  // The next fiber in the global queue's spill list (runtime/global_queue.hpp),
+  // used only when that queue could not allocate; guarded by its spill lock.
+  fiber* spill_next = nullptr;
 };
 
 // join_state values; any other value is the address of the joining waiter.
