@@ -2,6 +2,7 @@
 #pragma once
 
 #include <spindle/channel.hpp>
+#include <spindle/fiber_local.hpp>
 #include <spindle/future.hpp>
 #include <spindle/net.hpp>
 #include <spindle/runtime.hpp>

@@ -23,6 +23,7 @@ namespace spindle::detail {
 class fiber;
 class runtime_core;
 class waiter;
+class local_values;
 struct stack_block;
 
 // Scheduler-private state of a fiber. Written only by the worker that runs or
@@ -65,6 +66,9 @@ class fiber {
   std::atomic<std::uintptr_t> join_state{join_running};
   std::atomic<std::uint32_t> refs{2};
   std::exception_ptr error;  // written by the fiber before join_done, read after
+  // Its fiber_local values (spindle/fiber_local.hpp), created on first use;
+  // touched only by code running as this fiber, destroyed when its body ends.
+  local_values* locals = nullptr;
 
   virtual ~fiber() = default;
 
@@ -93,12 +97,16 @@ class fiber_with_result : public fiber {
 template <>
 class fiber_with_result<void> : public fiber {};
 
+// Destroys f's fiber_local values (runtime/fiber_local.cpp).
+void destroy_locals(fiber& f) noexcept;
+
 // The callable (already decay-copied with its arguments) and its result.
 //
 // As with std::thread, the callable and its arguments are destroyed when the
 // body returns or throws, before the fiber counts as finished: a joiner never
 // sees its captures alive after join(), and a capture's destructor cannot run
-// after the joiner's frame is gone. The result stays for join(). `fn_` is an
+// after the joiner's frame is gone. Its fiber_local values go right after,
+// in the same way. The result stays for join(). `fn_` is an
 // optional only for that early destruction (an engaged flag, no allocation,
 // no atomic); it is touched only by whoever starts the fiber (run_body, on
 // the fiber's or an inline joiner's stack) or discards it (shutdown), never
@@ -109,9 +117,12 @@ class fiber_impl final : public fiber_with_result<R> {
   explicit fiber_impl(F&& f) : fn_(std::move(f)) {}
   void run_body() override {
     struct destroy_on_exit {
-      std::optional<F>& fn;
-      ~destroy_on_exit() { fn.reset(); }
-    } guard{fn_};
+      fiber_impl& self;
+      ~destroy_on_exit() {
+        self.fn_.reset();
+        if (self.locals) destroy_locals(self);
+      }
+    } guard{*this};
     if constexpr (std::is_void_v<R>) {
       std::move(*fn_)();
     } else {
