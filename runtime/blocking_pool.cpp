@@ -48,6 +48,7 @@ void blocking_pool::submit(blocking_job& job) {
 }
 
 void blocking_pool::thread_main() {
+  name_this_thread("spindle-blk");
   std::unique_lock<std::mutex> g(m_);
   for (;;) {
     if (blocking_job* job = head_) {

@@ -1,5 +1,6 @@
 #include "runtime_core.hpp"
 
+#include "cpu_quota.hpp"
 #include "fiber_switch.hpp"
 #include "sanitizers.hpp"
 #include "stack_overflow.hpp"
@@ -17,7 +18,7 @@ constexpr std::size_t default_stack_size = std::size_t{64} << 10;
 
 std::size_t pick_workers(std::size_t requested) {
   if (requested) return requested;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return available_cpus();
 }
 
 std::size_t pick_stack_size(std::size_t requested) {
@@ -34,6 +35,8 @@ std::size_t pick_stack_size(std::size_t requested) {
 
 runtime_core::runtime_core(const options& opts)
     : stack_size(pick_stack_size(opts.stack_size)),
+      on_worker_start(opts.on_worker_start),
+      on_worker_stop(opts.on_worker_stop),
       stacks(stack_size, opts.stack_guard),
       io(reactor::create()),
       idle(static_cast<std::uint32_t>(pick_workers(opts.workers))),

@@ -21,6 +21,7 @@
 #include <spindle/runtime.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -52,6 +53,9 @@ class runtime_core {
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
   const std::size_t stack_size;
+  // options::on_worker_start / on_worker_stop; called by each worker thread.
+  const std::function<void(std::size_t)> on_worker_start;
+  const std::function<void(std::size_t)> on_worker_stop;
   stack_pool stacks;
   timer_queue timers;
   // Shared with every socket attached to it (socket_fd), so a socket that

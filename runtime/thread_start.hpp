@@ -23,6 +23,10 @@ namespace spindle::detail {
 // that a thread starting concurrently sees either value.
 extern std::atomic<void (*)()> thread_start_hook;
 
+// Names the calling thread (at most 15 characters are kept), for top -H,
+// gdb and perf.
+void name_this_thread(const char* name) noexcept;
+
 template <class F>
 std::thread start_thread(F&& body) {
   if (auto hook = thread_start_hook.load(std::memory_order_relaxed)) hook();

@@ -7,6 +7,10 @@
 
 #include <pthread.h>
 
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <string>
 #include <utility>
 
 namespace spindle::detail {
@@ -236,7 +240,29 @@ void worker::unpark() noexcept {
   }
 }
 
+namespace {
+
+// Runs a user's worker hook; what it throws is reported, not propagated
+// (there is nobody on a worker thread to take it).
+void call_hook(const std::function<void(std::size_t)>& hook, const char* which,
+               std::size_t index) noexcept {
+  if (!hook) return;
+  try {
+    hook(index);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spindle: options::%s threw on worker %zu: %s (ignored)\n", which, index,
+                 e.what() ? e.what() : "");
+  } catch (...) {
+    std::fprintf(stderr, "spindle: options::%s threw on worker %zu (ignored)\n", which, index);
+  }
+}
+
+}  // namespace
+
 void worker::run() {
+  const std::string name = "spindle-w" + std::to_string(index);
+  name_this_thread(name.c_str());
+  call_hook(rt.on_worker_start, "on_worker_start", index);
   set_current_worker(this);
   stack_overflow_guard guard;  // alternate signal stack for the overflow report
   bind_scheduler_context(sched_san);
@@ -245,6 +271,7 @@ void worker::run() {
   }
   rt.stacks.drain(stacks);
   set_current_worker(nullptr);
+  call_hook(rt.on_worker_stop, "on_worker_stop", index);
 }
 
 }  // namespace spindle::detail

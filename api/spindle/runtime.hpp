@@ -39,7 +39,9 @@ namespace spindle {
 
 // An aggregate: new fields are only ever added at the end.
 struct options {
-  // Worker threads; 0 = std::thread::hardware_concurrency().
+  // Worker threads; 0 = one per CPU this process may use: the CPUs of its
+  // affinity mask, fewer under a cgroup v2 CPU quota (a container limited to
+  // 2 CPUs gets 2 workers however many the host has).
   std::size_t workers = 0;
   // Usable bytes of every fiber stack, rounded up to whole pages; 0 = 64 KiB
   // (4x that in sanitizer builds, whose frames are larger). At most 1 GiB:
@@ -56,6 +58,15 @@ struct options {
   // Costs nothing per switch; on kernels older than 6.13 it costs 2 memory
   // mappings per stack (see docs/DESIGN.md, "Stacks").
   bool stack_guard = true;
+  // Called on each worker thread as it starts, before it runs any fiber, with
+  // the worker's index (0 to workers - 1): to pin it to a CPU, or register it
+  // with a profiler or an allocator. on_worker_stop is called on the worker
+  // after its last fiber, as the runtime is destroyed. An exception escaping
+  // either is reported on stderr and otherwise ignored. Worker threads are
+  // named "spindle-w<index>" (top -H, gdb, perf), blocking-pool threads
+  // "spindle-blk".
+  std::function<void(std::size_t worker_index)> on_worker_start = nullptr;
+  std::function<void(std::size_t worker_index)> on_worker_stop = nullptr;
 };
 
 class runtime {
