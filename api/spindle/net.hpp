@@ -17,6 +17,7 @@
 #include <spindle/net/buffered_reader.hpp>
 #include <spindle/net/endpoint.hpp>
 #include <spindle/net/resolve.hpp>
+#include <spindle/net/serve.hpp>
 #include <spindle/net/tcp_listener.hpp>
 #include <spindle/net/tcp_stream.hpp>
 #include <spindle/net/udp_socket.hpp>

@@ -1,0 +1,68 @@
+// spindle::net::serve: the accept loop every server needs, written once.
+//
+//   auto lst = net::tcp_listener::bind(net::endpoint::parse("0.0.0.0:8080"));
+//   net::serve(lst, [](net::tcp_stream s) {     // one fiber per connection
+//     std::byte buf[4096];
+//     while (std::size_t n = s.read_some(buf)) s.write_all(std::span(buf, n));
+//   });                                         // returns after lst.close()
+//
+// Accepts until the listener is closed (from any fiber or thread: the usual
+// way to stop a server) and runs handler(stream) in a new fiber for each
+// connection; then waits until every connection's fiber has ended, and
+// returns. Call it in a fiber.
+//  * Running out of descriptors does not stop it: accept() backs off and tries
+//    again while the connections already open are served
+//    (tcp_listener.hpp).
+//  * A std::system_error escaping the handler ends that connection quietly:
+//    a client that resets its connection, or a read that timed out, is
+//    routine for a server. Any other exception ends that connection and is
+//    reported on stderr, as for any detached fiber.
+//  * Any error of accept other than the close (operation_canceled) stops the
+//    accepting; serve() rethrows it once the open connections have ended.
+// The handler is copied into each connection's fiber.
+#pragma once
+
+#include <exception>
+#include <spindle/net/tcp_listener.hpp>
+#include <spindle/net/tcp_stream.hpp>
+#include <spindle/runtime.hpp>
+#include <spindle/sync/wait_group.hpp>
+#include <system_error>
+#include <utility>
+
+namespace spindle::net {
+
+template <class Handler>
+void serve(tcp_listener& lst, Handler handler) {
+  wait_group connections;
+  std::exception_ptr accept_error;
+  for (;;) {
+    tcp_stream s;
+    try {
+      s = lst.accept();
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::operation_canceled) accept_error = std::current_exception();
+      break;
+    }
+    connections.add();
+    struct done_on_exit {
+      wait_group* wg;
+      ~done_on_exit() { wg->done(); }
+    };
+    spawn(
+        [&connections, handler](tcp_stream conn) mutable {
+          done_on_exit done{&connections};
+          try {
+            handler(std::move(conn));
+          } catch (const std::system_error&) {
+            // The peer reset the connection, or a read timed out: routine.
+          }
+        },
+        std::move(s))
+        .detach();
+  }
+  connections.wait();
+  if (accept_error) std::rethrow_exception(accept_error);
+}
+
+}  // namespace spindle::net
