@@ -234,48 +234,26 @@ inline void connection_registry::reap_until_stopped(const spindle::net::tcp_list
   }
 }
 
-// The accept loop of every server here: accepts until `lst` is closed, runs
-// serve(connection&) in a fiber of its own for each connection, closes
-// connections idle for `idle_timeout` (and idle ones first when descriptors
-// run out: connection_registry), and returns once every connection has ended
-// too. An exception out of serve() ends that connection only: a
-// std::system_error (the client reset the connection, or it was closed for
-// idling) quietly, anything else reported on stderr. An error of accept
-// other than the close (operation_canceled) is reported on stderr and stops
+// The accept loop of every server here: spindle::net::serve (one fiber per
+// connection until `lst` is closed, then every connection awaited; a
+// std::system_error out of serve() ends its connection quietly, anything else
+// is reported) plus the idle policy: connections idle for `idle_timeout` are
+// closed, and idle ones first when descriptors run out (connection_registry).
+// An error of accept other than the close is reported on stderr and stops
 // the accepting; it never ends the process.
 template <class Serve>
 void serve_connections(spindle::net::tcp_listener& lst, std::chrono::milliseconds idle_timeout,
                        Serve serve) {
   connection_registry connections(idle_timeout);
   auto reaper = spindle::spawn([&] { connections.reap_until_stopped(lst); });
-  spindle::wait_group sessions;
-  for (;;) {
-    spindle::net::tcp_stream s;
-    try {
-      s = lst.accept();
-    } catch (const std::system_error& e) {
-      if (e.code() != std::errc::operation_canceled) {
-        std::fprintf(stderr, "accept failed, no more connections taken: %s\n", e.what());
-      }
-      break;
-    }
-    sessions.add();
-    spindle::spawn(
-        [&sessions, &connections, serve](spindle::net::tcp_stream s) {
-          try {
-            connection c(connections, std::move(s));
-            serve(c);
-          } catch (const std::system_error&) {
-            // A client that resets its connection is not the server's problem.
-          } catch (const std::exception& e) {
-            std::fprintf(stderr, "connection dropped: %s\n", e.what());
-          }
-          sessions.done();
-        },
-        std::move(s))
-        .detach();
+  try {
+    spindle::net::serve(lst, [&connections, serve](spindle::net::tcp_stream s) {
+      connection c(connections, std::move(s));
+      serve(c);
+    });
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "accept failed, no more connections taken: %s\n", e.what());
   }
-  sessions.wait();  // the reaper keeps closing idle connections meanwhile
   connections.stop();
   reaper.join();
 }
