@@ -135,6 +135,27 @@ TEST(Endpoint, BadTextThrowsInvalidArgumentNamingIt) {
   }
 }
 
+// inet_pton reads only up to a NUL byte: whatever follows one must not be
+// silently dropped. The message shows a NUL escaped (what() is a C string).
+TEST(Endpoint, RejectsTextNotEntirelyConsumed) {
+  using namespace std::string_view_literals;
+  for (std::string_view bad :
+       {"127.0.0.1\0garbage:80"sv, "127.0.0.1\0:80"sv, "\0:80"sv, "[::1\0junk]:80"sv,
+        "[::1]:80\0"sv, "127.0.0.1:8\0"sv, "127.0.0.1:80x"sv, "127.0.0.1:80:80"sv, "[::1]:80]"sv,
+        "[::1]:80 "sv, "127.0.0.1x:80"sv}) {
+    std::string shown(bad);
+    for (auto at = shown.find('\0'); at != shown.npos; at = shown.find('\0')) {
+      shown.replace(at, 1, "\\x00");
+    }
+    try {
+      endpoint::parse(bad);
+      ADD_FAILURE() << "accepted \"" << shown << "\"";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("\"" + shown + "\""), std::string::npos) << e.what();
+    }
+  }
+}
+
 // --- TCP ----------------------------------------------------------------------
 
 TEST(Tcp, EchoRoundTrip) {
