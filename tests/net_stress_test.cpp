@@ -671,6 +671,7 @@ void expect_stream_rounds(spindle::runtime& rt, bool close_from_fiber) {
     rounds = run_rounds(max_rounds, budget,
                         [&](int r) { one_round([&rt](auto f) { return rt.spawn(f); }, r); });
   }
+  ::testing::Test::RecordProperty("rounds", rounds);
   EXPECT_GE(rounds, 100);
   EXPECT_EQ(total.foreign, 0u) << "bytes crossed between streams";
   EXPECT_EQ(intruded, 0) << "rounds in which a closed stream's call used the intruder";
@@ -728,6 +729,7 @@ TEST(NetStress, CloseDuringAcceptNeverAcceptsAnotherListenersConnection) {
     total.add(ends);
     accepted += n;
   });
+  ::testing::Test::RecordProperty("rounds", rounds);
   EXPECT_GE(rounds, 50);
   EXPECT_EQ(total.foreign, 0u) << "connections of another listener accepted";
   EXPECT_EQ(total.other_errors, 0);
@@ -794,6 +796,7 @@ TEST(NetStress, CloseDuringUdpIoNeverLeaksBetweenSockets) {
       total.foreign += endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from), len) != mine;
     }
   });
+  ::testing::Test::RecordProperty("rounds", rounds);
   EXPECT_GE(rounds, 100);
   EXPECT_EQ(total.foreign, 0u) << "datagrams crossed between sockets";
   EXPECT_EQ(total.other_errors, 0);
