@@ -14,10 +14,21 @@ namespace {
 
 // Messages are built with append(): GCC 12 reports a false -Wrestrict in
 // chains of std::string operator+ at -O3 (GCC PR 105329).
+// The text is quoted with control characters escaped (\xHH): what() is a C
+// string, which a NUL byte in the text would cut short.
 [[noreturn]] void bad_text(std::string_view text, const char* why) {
   std::string msg = "spindle::net::endpoint::parse: \"";
-  msg.append(text).append("\": ").append(why).append(
-      " (expected \"a.b.c.d:port\" or \"[ipv6]:port\")");
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
+      msg.append(escaped);
+    } else {
+      msg.push_back(c);
+    }
+  }
+  msg.append("\": ").append(why).append(" (expected \"a.b.c.d:port\" or \"[ipv6]:port\")");
   throw std::invalid_argument(msg);
 }
 
@@ -61,6 +72,8 @@ endpoint endpoint::parse(std::string_view text) {
     port_part = text.substr(colon + 1);
   }
   if (host_part.size() >= sizeof host) bad_text(text, "the address is too long");
+  // inet_pton reads up to the first NUL: what follows one would be ignored.
+  if (host_part.find('\0') != host_part.npos) bad_text(text, "the address contains a NUL byte");
   std::memcpy(host, host_part.data(), host_part.size());
   host[host_part.size()] = '\0';
   const std::uint16_t port = parse_port(text, port_part);

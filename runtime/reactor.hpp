@@ -33,6 +33,7 @@
 #include <chrono>
 #include <climits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -52,9 +53,14 @@ inline int timeout_ms(clock::duration left) noexcept {
 // One registered descriptor. Allocated by the reactor and recycled, never
 // freed before the reactor: an event still in flight for a detached handle
 // only causes a spurious wake-up, which every caller survives by retrying.
+//
+// A handle is recycled only once nobody holds it: its owner (a socket,
+// from attach() to release()) and every io::wait_* in progress on it each
+// hold a reference, so a waiter can never find its handle reborn for
+// another descriptor.
 class io_handle {
  public:
-  int fd = -1;  // written by attach() before the handle is published
+  int fd = -1;  // written under the reactor's registry_lock_ before the handle is handed out
 
   // Marks `d` ready and wakes its waiters; `hang_up`: for good (end of
   // stream, reset, error). Called by the backend's poll().
@@ -72,7 +78,10 @@ class io_handle {
   spinlock lock;
   direction dirs[2];
   bool closed = false;    // guarded by lock
-  io_handle* next_free = nullptr;  // guarded by the reactor's handle lock
+  // The owner's reference and one per io::wait_* in progress; guarded by the
+  // reactor's registry_lock_, as next_free.
+  std::size_t refs = 0;
+  io_handle* next_free = nullptr;
 };
 
 class reactor {
@@ -81,18 +90,27 @@ class reactor {
   static std::unique_ptr<reactor> create();
   virtual ~reactor();
 
-  // Registers a non-blocking fd for both directions. Throws std::system_error.
+  // Registers a non-blocking fd for both directions, for its owner (a
+  // socket), and returns the handle with the owner's reference; a
+  // registration made by an io::wait_* in progress is shared. Throws
+  // std::system_error.
   io_handle* attach(int fd);
-  // Deregisters and recycles h; its waiters wake with io_result::closed.
-  // Does not close the descriptor.
+  // Deregisters h and wakes its waiters with io_result::closed; later waits
+  // on h return closed at once. h stays valid, and is not reused, until the
+  // owner's release(). Does not close the descriptor: call it before.
   void detach(io_handle* h) noexcept;
-  // The handle attached for fd, or null.
-  io_handle* find(int fd) noexcept;
+  // Drops the reference attach() gave: h is recycled once no io::wait_*
+  // holds it either.
+  void release(io_handle* h) noexcept;
 
-  // Suspends the calling fiber (or blocks the calling thread, through poll(2))
-  // until h is ready in direction d, the deadline passes, or h is detached.
+  // Suspends the calling fiber until h is ready in direction d, the deadline
+  // passes, or h is detached. Fibers only: a plain thread polls (poll_wait).
   io_result wait(io_handle& h, io_dir d, const clock::time_point* deadline);
-  // The same for a descriptor the runtime does not own (attached for the wait).
+  // The same for a descriptor the runtime does not own (io::wait_*). The
+  // registration is shared by every wait on fd in progress (and with a
+  // socket that owns fd, if there is one) and removed when the last leaves.
+  // A descriptor epoll cannot watch (EPERM: a regular file or a directory)
+  // is always ready, as poll(2) says.
   io_result wait_fd(int fd, io_dir d, const clock::time_point* deadline);
 
   // Waits for events until `deadline` (null: no limit; a past deadline: do not
@@ -115,25 +133,43 @@ class reactor {
   std::size_t attached() const noexcept { return attached_.load(std::memory_order_relaxed); }
 
  protected:
+  // Called under registry_lock_, so that a descriptor's registration and its
+  // entry in by_fd_ change together (two first waits on one descriptor must
+  // not both add it).
   virtual void add_fd(int fd, io_handle* h) = 0;     // throws std::system_error
   virtual void remove_fd(int fd) noexcept = 0;
 
   // Called by a backend after its wait returned, before it signals handles:
-  // pairs with the release in attach(), so that a handle set up on one thread
+  // pairs with the release in register_handle(), so that a handle set up on one thread
   // is seen complete by the poller on another. The kernel orders epoll_ctl
   // before the epoll_wait that reports the descriptor, but ThreadSanitizer
   // cannot see that; this makes the edge explicit (one load per poll).
   void acquire_attachments() const noexcept { (void)attached_.load(std::memory_order_acquire); }
 
  private:
-  void release(io_handle* h) noexcept;
+  // wait(), and for io::wait_* (`level`): after queueing, a look at the
+  // descriptor's current state, since the registration may be shared and
+  // another waiter may have taken the edge that reported it.
+  io_result wait_queued(io_handle& h, io_dir d, const clock::time_point* deadline, bool level);
 
-  spinlock handles_lock_;
-  std::vector<std::unique_ptr<io_handle>> all_;      // guarded by handles_lock_
-  std::vector<io_handle*> by_fd_;                    // guarded by handles_lock_
-  io_handle* free_head_ = nullptr;                   // FIFO of detached handles,
-  io_handle* free_tail_ = nullptr;                   //   guarded by handles_lock_
-  std::size_t free_count_ = 0;                       // guarded by handles_lock_
+  // All under registry_lock_.
+  io_handle* take_handle(int fd);
+  void put_handle(io_handle* h) noexcept;
+  void register_handle(io_handle* h);  // throws std::system_error
+  void unregister_handle(io_handle* h) noexcept;
+  void drop_reference(io_handle* h) noexcept;
+  io_handle* registered(int fd) const noexcept;
+
+  // A std::mutex, not a spinlock: it is held across epoll_ctl/kevent. Taken
+  // once when a socket first waits and once or twice when it closes, and
+  // around each io::wait_*; the kernel serialises changes to one epoll set
+  // anyway.
+  std::mutex registry_lock_;
+  std::vector<std::unique_ptr<io_handle>> all_;  // guarded by registry_lock_
+  std::vector<io_handle*> by_fd_;                // registered handles; guarded by registry_lock_
+  io_handle* free_head_ = nullptr;               // FIFO of unused handles,
+  io_handle* free_tail_ = nullptr;               //   guarded by registry_lock_
+  std::size_t free_count_ = 0;                   // guarded by registry_lock_
   std::atomic<std::size_t> attached_{0};
   std::atomic<bool> orphaned_{false};
 };

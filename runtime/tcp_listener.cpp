@@ -49,11 +49,17 @@ bool is_resource_error(int err) noexcept {
 // Waits until `until` without spinning; a close() meanwhile throws
 // operation_canceled. In a fiber this is a wait for readability that ignores
 // the readiness it sees (the pending connection is what cannot be accepted),
-// so close() can cut it short; a plain thread just sleeps.
+// so close() can cut it short; a plain thread sleeps in slices and looks at
+// the closed bit in between, as its readiness waits do (socket_fd.hpp).
 void back_off(detail::socket_fd& sock, clock::time_point until) {
   if (!detail::current_runtime()) {
-    std::this_thread::sleep_until(until);
-    return;
+    for (;;) {
+      if (sock.closed()) throw_errno(ECANCELED, accept_what);
+      const clock::time_point now = clock::now();
+      if (now >= until) return;
+      std::this_thread::sleep_for(
+          std::min<clock::duration>(until - now, detail::socket_fd::close_check_interval));
+    }
   }
   while (sock.wait_readable(&until, accept_what)) {
   }
@@ -74,10 +80,11 @@ tcp_stream tcp_listener::accept() {
   constexpr clock::duration first_back_off = std::chrono::milliseconds(5);
   constexpr clock::duration max_back_off = std::chrono::seconds(1);
   clock::duration back_off_for = first_back_off;
+  // Holds the listening descriptor open (socket_fd.hpp): after a close() the
+  // wait below throws operation_canceled; the number is never another's.
+  const detail::socket_fd::use use(sock_, accept_what);
   for (;;) {
-    const int listen_fd = sock_.get();
-    if (listen_fd < 0) throw_errno(EBADF, accept_what);
-    const int fd = detail::accept_socket(listen_fd);
+    const int fd = detail::accept_socket(use.fd());
     if (fd >= 0) return tcp_stream::adopt(fd);
     const int err = detail::last_error();
     if (err == EINTR || is_per_connection_error(err)) continue;
@@ -93,7 +100,9 @@ tcp_stream tcp_listener::accept() {
 }
 
 endpoint tcp_listener::local_endpoint() const {
-  return detail::local_endpoint_of(sock_.get(), "spindle::net::tcp_listener::local_endpoint");
+  constexpr const char* what = "spindle::net::tcp_listener::local_endpoint";
+  const detail::socket_fd::use use(sock_, what);
+  return detail::local_endpoint_of(use.fd(), what);
 }
 
 }  // namespace spindle::net

@@ -35,17 +35,20 @@ constexpr const char* write_what = "spindle::net::tcp_stream::write_all";
 // (or an error) in the same edge stops the read short and leaves no edge to
 // come, so the reactor keeps hang-ups reported for good (reactor.hpp). Tokio
 // clears readiness on a short read, but never its READ_CLOSED, likewise.
-std::size_t read_once(detail::socket_fd& sock, std::span<std::byte> buf,
-                      detail::call_deadline& deadline, bool& drained, const char* what) {
+//
+// `use` holds the descriptor open (socket_fd.hpp): a close() meanwhile wakes
+// the wait and the next one throws operation_canceled, but the number is
+// never another socket's.
+std::size_t read_once(detail::socket_fd& sock, const detail::socket_fd::use& use,
+                      std::span<std::byte> buf, detail::call_deadline& deadline, bool& drained,
+                      const char* what) {
   if (buf.empty()) return 0;
   for (;;) {
     if (drained) {
       drained = false;
       if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
     }
-    const int fd = sock.get();
-    if (fd < 0) throw_errno(EBADF, what);
-    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    const ssize_t n = ::recv(use.fd(), buf.data(), buf.size(), 0);
     if (n >= 0) {
       // Not after end of stream (n == 0): that is reported again at once.
       drained = n > 0 && static_cast<std::size_t>(n) < buf.size();
@@ -59,13 +62,12 @@ std::size_t read_once(detail::socket_fd& sock, std::span<std::byte> buf,
 }
 
 // One send() that waits as long as the socket takes nothing.
-std::size_t write_once(detail::socket_fd& sock, std::span<const std::byte> data,
-                       detail::call_deadline& deadline, const char* what) {
+std::size_t write_once(detail::socket_fd& sock, const detail::socket_fd::use& use,
+                       std::span<const std::byte> data, detail::call_deadline& deadline,
+                       const char* what) {
   if (data.empty()) return 0;
   for (;;) {
-    const int fd = sock.get();
-    if (fd < 0) throw_errno(EBADF, what);
-    const ssize_t n = ::send(fd, data.data(), data.size(), detail::send_flags);
+    const ssize_t n = ::send(use.fd(), data.data(), data.size(), detail::send_flags);
     if (n >= 0) return static_cast<std::size_t>(n);
     const int err = detail::last_error();
     if (err == EINTR) continue;
@@ -136,28 +138,33 @@ tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port) {
 }
 
 std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
+  const detail::socket_fd::use use(sock_, read_what);
   detail::call_deadline deadline(timeout_);
-  return read_once(sock_, buf, deadline, read_drained_, read_what);
+  return read_once(sock_, use, buf, deadline, read_drained_, read_what);
 }
 
 void tcp_stream::read_exact(std::span<std::byte> buf) {
   constexpr const char* what = "spindle::net::tcp_stream::read_exact";
+  const detail::socket_fd::use use(sock_, what);
   detail::call_deadline deadline(timeout_);
   while (!buf.empty()) {
-    const std::size_t n = read_once(sock_, buf, deadline, read_drained_, what);
+    const std::size_t n = read_once(sock_, use, buf, deadline, read_drained_, what);
     if (n == 0) throw_errno(ECONNABORTED, what);
     buf = buf.subspan(n);
   }
 }
 
 std::size_t tcp_stream::write_some(std::span<const std::byte> data) {
+  constexpr const char* what = "spindle::net::tcp_stream::write_some";
+  const detail::socket_fd::use use(sock_, what);
   detail::call_deadline deadline(timeout_);
-  return write_once(sock_, data, deadline, "spindle::net::tcp_stream::write_some");
+  return write_once(sock_, use, data, deadline, what);
 }
 
 void tcp_stream::write_all(std::span<const std::byte> data) {
+  const detail::socket_fd::use use(sock_, write_what);
   detail::call_deadline deadline(timeout_);
-  while (!data.empty()) data = data.subspan(write_once(sock_, data, deadline, write_what));
+  while (!data.empty()) data = data.subspan(write_once(sock_, use, data, deadline, write_what));
 }
 
 void tcp_stream::write_all(std::string_view text) {
@@ -165,22 +172,27 @@ void tcp_stream::write_all(std::string_view text) {
 }
 
 void tcp_stream::set_no_delay(bool on) {
-  detail::set_int_option(sock_.get(), IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0,
-                         "spindle::net::tcp_stream::set_no_delay");
+  constexpr const char* what = "spindle::net::tcp_stream::set_no_delay";
+  const detail::socket_fd::use use(sock_, what);
+  detail::set_int_option(use.fd(), IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, what);
 }
 
 void tcp_stream::shutdown_write() {
-  if (::shutdown(sock_.get(), SHUT_WR) < 0) {
-    throw_errno(detail::last_error(), "spindle::net::tcp_stream::shutdown_write");
-  }
+  constexpr const char* what = "spindle::net::tcp_stream::shutdown_write";
+  const detail::socket_fd::use use(sock_, what);
+  if (::shutdown(use.fd(), SHUT_WR) < 0) throw_errno(detail::last_error(), what);
 }
 
 endpoint tcp_stream::local_endpoint() const {
-  return detail::local_endpoint_of(sock_.get(), "spindle::net::tcp_stream::local_endpoint");
+  constexpr const char* what = "spindle::net::tcp_stream::local_endpoint";
+  const detail::socket_fd::use use(sock_, what);
+  return detail::local_endpoint_of(use.fd(), what);
 }
 
 endpoint tcp_stream::remote_endpoint() const {
-  return detail::peer_endpoint_of(sock_.get(), "spindle::net::tcp_stream::remote_endpoint");
+  constexpr const char* what = "spindle::net::tcp_stream::remote_endpoint";
+  const detail::socket_fd::use use(sock_, what);
+  return detail::peer_endpoint_of(use.fd(), what);
 }
 
 }  // namespace spindle::net

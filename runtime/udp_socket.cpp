@@ -20,12 +20,11 @@ udp_socket udp_socket::bind(const endpoint& ep) {
 
 std::size_t udp_socket::send_to(std::span<const std::byte> data, const endpoint& to) {
   constexpr const char* what = "spindle::net::udp_socket::send_to";
+  const detail::socket_fd::use use(sock_, what);  // see socket_fd.hpp on close
   detail::call_deadline deadline(timeout_);
   for (;;) {
-    const int fd = sock_.get();
-    if (fd < 0) throw_errno(EBADF, what);
     const ssize_t n =
-        ::sendto(fd, data.data(), data.size(), detail::send_flags, to.data(), to.size());
+        ::sendto(use.fd(), data.data(), data.size(), detail::send_flags, to.data(), to.size());
     if (n >= 0) return static_cast<std::size_t>(n);
     const int err = detail::last_error();
     if (err == EINTR) continue;
@@ -40,14 +39,13 @@ std::size_t udp_socket::send_to(std::string_view text, const endpoint& to) {
 
 recv_result udp_socket::recv_from(std::span<std::byte> buf) {
   constexpr const char* what = "spindle::net::udp_socket::recv_from";
+  const detail::socket_fd::use use(sock_, what);
   detail::call_deadline deadline(timeout_);
   for (;;) {
-    const int fd = sock_.get();
-    if (fd < 0) throw_errno(EBADF, what);
     sockaddr_storage from{};
     socklen_t len = sizeof from;
     const ssize_t n =
-        ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+        ::recvfrom(use.fd(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n >= 0) {
       return {static_cast<std::size_t>(n),
               endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), len)};
@@ -60,7 +58,9 @@ recv_result udp_socket::recv_from(std::span<std::byte> buf) {
 }
 
 endpoint udp_socket::local_endpoint() const {
-  return detail::local_endpoint_of(sock_.get(), "spindle::net::udp_socket::local_endpoint");
+  constexpr const char* what = "spindle::net::udp_socket::local_endpoint";
+  const detail::socket_fd::use use(sock_, what);
+  return detail::local_endpoint_of(use.fd(), what);
 }
 
 }  // namespace spindle::net

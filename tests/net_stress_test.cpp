@@ -1,13 +1,17 @@
 // Network IO under load: many connections, many messages, idle connections,
-// descriptor exhaustion, the blocking pool, fibers migrating between workers.
+// descriptor exhaustion, the blocking pool, fibers migrating between workers,
+// sockets closed while calls on them are in progress.
 // Loopback only. Where one process would need more descriptors than a usual
 // hard limit (20,000) allows, the clients run in a forked child.
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -481,4 +485,320 @@ TEST(NetStress, FiberMigratesBetweenWorkersMidConnection) {
     server.join();
     EXPECT_GE(workers_seen, 2u) << "the connection never moved between workers";
   });
+}
+
+// --- close during IO ----------------------------------------------------------
+//
+// A socket is closed while fibers on other workers are inside calls on it,
+// and new descriptors are opened right after the close: dup() of an
+// "intruder" socket takes the lowest free number, which is the one just
+// closed if close() released it. No call may read the intruder's bytes, write
+// into it or accept its connections (a leak between clients), and every call
+// ends with a clean result or operation_canceled. Before, a call that had
+// read the number just before the close used it just after (and a call made
+// after the close saw EBADF).
+
+namespace {
+
+using spindle::net::udp_socket;
+
+constexpr std::byte from_peer{0x11};      // what a stream's peer sends it
+constexpr std::byte to_peer{0x22};        // what a stream sends its peer
+constexpr std::byte intruder_byte{0xee};  // what only an intruder holds
+
+// A connected pair of non-blocking AF_UNIX stream sockets.
+std::array<int, 2> stream_pair() {
+  std::array<int, 2> fds{-1, -1};
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds.data()) != 0) {
+    throw std::system_error(errno, std::generic_category(), "socketpair");
+  }
+  return fds;
+}
+
+// Bytes queued for reading on fd.
+int queued(int fd) {
+  int n = -1;
+  ::ioctl(fd, FIONREAD, &n);
+  return n;
+}
+
+// Reads what is queued on the non-blocking fd; returns how many bytes were
+// not `expected`.
+std::size_t drain_counting_others(int fd, std::byte expected) {
+  std::size_t others = 0;
+  std::byte buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+    others += static_cast<std::size_t>(
+        std::count_if(buf, buf + n, [expected](std::byte b) { return b != expected; }));
+  }
+  return others;
+}
+
+// How the calls of the rounds ended.
+struct call_ends {
+  int cancelled = 0;        // std::errc::operation_canceled
+  int other_errors = 0;     // anything else, end of stream included
+  std::size_t foreign = 0;  // bytes, datagrams or connections of another socket
+
+  void add(const call_ends& o) {
+    cancelled += o.cancelled;
+    other_errors += o.other_errors;
+    foreign += o.foreign;
+  }
+  // Runs f() until it throws; counts how.
+  template <class F>
+  void until_error(F f) {
+    try {
+      for (;;) f();
+    } catch (const std::system_error& e) {
+      if (e.code() == std::errc::operation_canceled) {
+        ++cancelled;
+      } else {
+        ++other_errors;
+        ADD_FAILURE() << e.what();
+      }
+    }
+  }
+};
+
+// Lets the fibers of the round run: the closer is a plain thread or a fiber.
+void yield_anywhere() {
+  if (spindle::in_fiber()) {
+    spindle::this_fiber::yield();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+// Varies the moment of the close: `round` selects a spin of 0 to ~60 us.
+void spin_for_round(int round) {
+  std::atomic<int> spun{0};
+  for (int i = 0; i < (round % 32) * 100; ++i) spun.store(i, std::memory_order_relaxed);
+}
+
+// Runs round(r) for r = 0, 1, ... until `max_rounds` or `budget` has passed;
+// returns the number of rounds.
+template <class F>
+int run_rounds(int max_rounds, steady::duration budget, F round) {
+  const auto until = steady::now() + budget;
+  int r = 0;
+  for (; r < max_rounds && steady::now() < until; ++r) round(r);
+  return r;
+}
+
+// An AF_UNIX stream whose queue holds intruder bytes; its number is dup()ed
+// into the place of a closed socket.
+struct stream_intruder {
+  static constexpr int held = 4096;
+  std::array<int, 2> fds = stream_pair();  // fds[0] is dup()ed, fds[1] its peer
+
+  stream_intruder() {
+    const std::vector<std::byte> bytes(held, intruder_byte);
+    EXPECT_EQ(::write(fds[1], bytes.data(), bytes.size()), held);
+  }
+  ~stream_intruder() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+  // Nobody read its bytes or wrote to its peer.
+  bool untouched() const { return queued(fds[0]) == held && queued(fds[1]) == 0; }
+};
+
+// One round on a stream: a reader and a writer fiber busy on it (the reader
+// always finds data, so it is inside recv() most of the time), closed by
+// `close_it` (run by the caller: a plain thread or a fiber), then dup()s of
+// the intruder. `spawn` starts a fiber.
+template <class Spawn>
+call_ends stream_round(Spawn spawn, stream_intruder& intruder, int round) {
+  const auto [mine, peer] = stream_pair();
+  const std::vector<std::byte> fill(4096, from_peer);
+  EXPECT_GT(::write(peer, fill.data(), fill.size()), 0);
+  tcp_stream s = tcp_stream::adopt(mine);
+  std::atomic<int> started{0};
+  auto reader = spawn([&] {
+    call_ends e;
+    std::array<std::byte, 16> buf{};
+    ++started;
+    e.until_error([&] {
+      const std::size_t n = s.read_some(buf);
+      if (n == 0) throw std::system_error(make_error_code(std::errc::connection_aborted), "eof");
+      e.foreign += static_cast<std::size_t>(
+          std::count_if(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n),
+                        [](std::byte b) { return b != from_peer; }));
+    });
+    return e;
+  });
+  auto writer = spawn([&] {
+    call_ends e;
+    std::array<std::byte, 16> out{};
+    out.fill(to_peer);
+    ++started;
+    e.until_error([&] { s.write_some(out); });
+    return e;
+  });
+  while (started < 2) yield_anywhere();
+  spin_for_round(round);
+  s.close();
+  const int dups[2] = {::dup(intruder.fds[0]), ::dup(intruder.fds[0])};
+  call_ends ends = reader.join();
+  ends.add(writer.join());
+  for (int fd : dups) ::close(fd);
+  ends.foreign += drain_counting_others(peer, to_peer);
+  ::close(peer);
+  return ends;
+}
+
+void expect_stream_rounds(spindle::runtime& rt, bool close_from_fiber) {
+  auto intruder = std::make_unique<stream_intruder>();
+  call_ends total;
+  int intruded = 0;
+  auto one_round = [&](auto spawn, int r) {
+    total.add(stream_round(spawn, *intruder, r));
+    if (!intruder->untouched()) {
+      ++intruded;
+      intruder = std::make_unique<stream_intruder>();
+    }
+  };
+  const int max_rounds = scaled(3000, 1000);
+  const auto budget = 2s;
+  int rounds = 0;
+  if (close_from_fiber) {
+    rounds = rt.block_on([&] {
+      return run_rounds(max_rounds, budget,
+                        [&](int r) { one_round([](auto f) { return spindle::spawn(f); }, r); });
+    });
+  } else {
+    rounds = run_rounds(max_rounds, budget,
+                        [&](int r) { one_round([&rt](auto f) { return rt.spawn(f); }, r); });
+  }
+  ::testing::Test::RecordProperty("rounds", rounds);
+  EXPECT_GE(rounds, 100);
+  EXPECT_EQ(total.foreign, 0u) << "bytes crossed between streams";
+  EXPECT_EQ(intruded, 0) << "rounds in which a closed stream's call used the intruder";
+  EXPECT_EQ(total.other_errors, 0);
+  EXPECT_EQ(total.cancelled, 2 * rounds) << "every reader and writer ends cancelled";
+}
+
+}  // namespace
+
+TEST(NetStress, CloseFromAThreadDuringStreamIoNeverLeaksBetweenStreams) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  expect_stream_rounds(rt, false);
+}
+
+TEST(NetStress, CloseFromAFiberDuringStreamIoNeverLeaksBetweenStreams) {
+  spindle::runtime rt(spindle::options{.workers = 3});
+  expect_stream_rounds(rt, true);
+}
+
+// Accept: a listener with connections pending is closed while a fiber
+// accepts; dup()s of an intruder listener with connections of its own take
+// the freed number. Every accepted stream must belong to the closed listener.
+TEST(NetStress, CloseDuringAcceptNeverAcceptsAnotherListenersConnection) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  auto intruder = tcp_listener::bind(spindle::test::loopback_any_port());
+  std::vector<tcp_stream> intruder_clients;
+  for (int i = 0; i < 32; ++i) {
+    intruder_clients.push_back(tcp_stream::connect(intruder.local_endpoint()));
+  }
+  call_ends total;
+  int accepted = 0;
+  const int rounds = run_rounds(scaled(2000, 500), 2s, [&](int r) {
+    auto lst = tcp_listener::bind(spindle::test::loopback_any_port());
+    const std::uint16_t port = lst.local_endpoint().port();
+    std::vector<tcp_stream> clients;
+    for (int i = 0; i < 3; ++i) clients.push_back(tcp_stream::connect(lst.local_endpoint()));
+    std::atomic<bool> started{false};
+    auto acceptor = rt.spawn([&] {
+      call_ends e;
+      int n = 0;
+      started = true;
+      e.until_error([&] {
+        tcp_stream s = lst.accept();
+        ++n;
+        e.foreign += s.local_endpoint().port() != port;
+      });
+      return std::pair(e, n);
+    });
+    while (!started) std::this_thread::yield();
+    spin_for_round(r);
+    lst.close();
+    const int dups[2] = {::dup(intruder.native_handle()), ::dup(intruder.native_handle())};
+    const auto [ends, n] = acceptor.join();
+    for (int fd : dups) ::close(fd);
+    total.add(ends);
+    accepted += n;
+  });
+  ::testing::Test::RecordProperty("rounds", rounds);
+  EXPECT_GE(rounds, 50);
+  EXPECT_EQ(total.foreign, 0u) << "connections of another listener accepted";
+  EXPECT_EQ(total.other_errors, 0);
+  EXPECT_EQ(total.cancelled, rounds);
+  EXPECT_LE(accepted, 3 * rounds);
+}
+
+// UDP: a receiver (datagrams always pending) and a sender busy on a socket
+// that is closed under them; dup()s of an intruder socket holding datagrams
+// of its own take the freed number. The receiver must see only datagrams
+// sent to its socket, and the sink only datagrams from it.
+TEST(NetStress, CloseDuringUdpIoNeverLeaksBetweenSockets) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  const endpoint any = spindle::test::loopback_any_port();
+  auto intruder = udp_socket::bind(any);
+  auto intruder_source = udp_socket::bind(any);
+  std::array<std::byte, 16> bad{};
+  bad.fill(intruder_byte);
+  for (int i = 0; i < 64; ++i) intruder_source.send_to(bad, intruder.local_endpoint());
+  auto source = udp_socket::bind(any);
+  auto sink = udp_socket::bind(any);
+  call_ends total;
+  const int rounds = run_rounds(scaled(1500, 500), 2s, [&](int r) {
+    auto u = udp_socket::bind(any);
+    const endpoint mine = u.local_endpoint();
+    std::array<std::byte, 16> good{};
+    good.fill(from_peer);
+    for (int i = 0; i < 8; ++i) source.send_to(good, mine);
+    std::atomic<int> started{0};
+    auto receiver = rt.spawn([&] {
+      call_ends e;
+      std::array<std::byte, 64> buf{};
+      ++started;
+      e.until_error([&] {
+        const auto [n, from] = u.recv_from(buf);
+        e.foreign += n != good.size() || from != source.local_endpoint() ||
+                     !std::equal(good.begin(), good.end(), buf.begin());
+      });
+      return e;
+    });
+    auto sender = rt.spawn([&] {
+      call_ends e;
+      std::array<std::byte, 16> out{};
+      out.fill(to_peer);
+      ++started;
+      e.until_error([&] { u.send_to(out, sink.local_endpoint()); });
+      return e;
+    });
+    while (started < 2) std::this_thread::yield();
+    spin_for_round(r);
+    u.close();
+    const int dups[2] = {::dup(intruder.native_handle()), ::dup(intruder.native_handle())};
+    total.add(receiver.join());
+    total.add(sender.join());
+    for (int fd : dups) ::close(fd);
+    // What reached the sink came from `mine`, never from the intruder.
+    std::array<std::byte, 64> buf{};
+    sockaddr_storage from{};
+    for (;;) {
+      socklen_t len = sizeof from;
+      const ssize_t n = ::recvfrom(sink.native_handle(), buf.data(), buf.size(), 0,
+                                   reinterpret_cast<sockaddr*>(&from), &len);
+      if (n < 0) break;
+      total.foreign += endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from), len) != mine;
+    }
+  });
+  ::testing::Test::RecordProperty("rounds", rounds);
+  EXPECT_GE(rounds, 100);
+  EXPECT_EQ(total.foreign, 0u) << "datagrams crossed between sockets";
+  EXPECT_EQ(total.other_errors, 0);
+  EXPECT_EQ(total.cancelled, 2 * rounds);
 }

@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <spindle/net.hpp>
@@ -131,6 +132,27 @@ TEST(Endpoint, BadTextThrowsInvalidArgumentNamingIt) {
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find("\"" + std::string(bad) + "\""), std::string::npos)
           << e.what();
+    }
+  }
+}
+
+// inet_pton reads only up to a NUL byte: whatever follows one must not be
+// silently dropped. The message shows a NUL escaped (what() is a C string).
+TEST(Endpoint, RejectsTextNotEntirelyConsumed) {
+  using namespace std::string_view_literals;
+  for (std::string_view bad :
+       {"127.0.0.1\0garbage:80"sv, "127.0.0.1\0:80"sv, "\0:80"sv, "[::1\0junk]:80"sv,
+        "[::1]:80\0"sv, "127.0.0.1:8\0"sv, "127.0.0.1:80x"sv, "127.0.0.1:80:80"sv, "[::1]:80]"sv,
+        "[::1]:80 "sv, "127.0.0.1x:80"sv}) {
+    std::string shown(bad);
+    for (auto at = shown.find('\0'); at != shown.npos; at = shown.find('\0')) {
+      shown.replace(at, 1, "\\x00");
+    }
+    try {
+      endpoint::parse(bad);
+      ADD_FAILURE() << "accepted \"" << shown << "\"";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("\"" + shown + "\""), std::string::npos) << e.what();
     }
   }
 }
@@ -314,8 +336,8 @@ TEST(Tcp, CloseFromAnotherFiberWakesTheReader) {
     EXPECT_LT(steady::now() - start, 2s);
     EXPECT_FALSE(s.is_open());
     std::array<std::byte, 1> buf{};
-    expect_errc([&] { s.read_some(buf); }, std::errc::bad_file_descriptor);
-    expect_errc([&] { s.write_all("x"); }, std::errc::bad_file_descriptor);
+    expect_errc([&] { s.read_some(buf); }, std::errc::operation_canceled);
+    expect_errc([&] { s.write_all("x"); }, std::errc::operation_canceled);
   });
 }
 
@@ -328,6 +350,121 @@ TEST(Tcp, CloseFromAnotherFiberWakesAccept) {
     lst.close();
     EXPECT_EQ(acceptor.join(), std::errc::operation_canceled);
   });
+}
+
+// Every call on a closed socket throws operation_canceled, whether it began
+// before the close (and was woken) or after it: an accept loop stops the same
+// way however close() and accept() interleave (before, a call made after the
+// close saw EBADF). A socket that never was open says bad_file_descriptor.
+TEST(Tcp, EveryCallAfterCloseThrowsOperationCanceled) {
+  auto check_closed = [](tcp_listener& lst, tcp_stream& c, udp_socket& u) {
+    std::array<std::byte, 4> buf{};
+    expect_errc([&] { lst.accept(); }, std::errc::operation_canceled);
+    expect_errc([&] { lst.local_endpoint(); }, std::errc::operation_canceled);
+    expect_errc([&] { c.read_some(buf); }, std::errc::operation_canceled);
+    expect_errc([&] { c.read_exact(buf); }, std::errc::operation_canceled);
+    expect_errc([&] { c.write_some(std::span<const std::byte>(buf)); },
+                std::errc::operation_canceled);
+    expect_errc([&] { c.write_all("x"); }, std::errc::operation_canceled);
+    expect_errc([&] { c.set_no_delay(true); }, std::errc::operation_canceled);
+    expect_errc([&] { c.shutdown_write(); }, std::errc::operation_canceled);
+    expect_errc([&] { c.remote_endpoint(); }, std::errc::operation_canceled);
+    expect_errc([&] { u.recv_from(buf); }, std::errc::operation_canceled);
+    expect_errc([&] { u.send_to("x", endpoint::parse("127.0.0.1:9")); },
+                std::errc::operation_canceled);
+    EXPECT_FALSE(lst.is_open());
+    EXPECT_EQ(c.native_handle(), -1);
+  };
+  auto open_and_close = [&](bool waited_before) {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    auto u = udp_socket::bind(loopback_any_port());
+    if (waited_before) {  // attaches each socket to the reactor (in a fiber)
+      std::array<std::byte, 1> b{};
+      c.set_timeout(1ms);
+      u.set_timeout(1ms);
+      expect_errc([&] { c.read_some(b); }, std::errc::timed_out);
+      expect_errc([&] { u.recv_from(b); }, std::errc::timed_out);
+    }
+    lst.close();
+    c.close();
+    u.close();
+    check_closed(lst, c, u);
+    lst.close();  // idempotent
+    check_closed(lst, c, u);
+  };
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([&] {
+    open_and_close(false);
+    open_and_close(true);
+  });
+  open_and_close(false);  // a plain thread
+}
+
+// The accept loop of the samples: the acceptor has not reached accept() yet
+// when the listener is closed, or is already blocked in it.
+TEST(Tcp, AcceptLoopStopsWithOperationCanceledWhenClosedBeforeOrDuringAccept) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    for (const bool blocked : {false, true}) {
+      auto lst = tcp_listener::bind(loopback_any_port());
+      std::atomic<bool> go{false};
+      auto acceptor = spindle::spawn([&] {
+        while (!go) spindle::this_fiber::yield();
+        return error_code_of([&] {
+          for (;;) lst.accept();
+        });
+      });
+      if (blocked) {
+        go = true;
+        spindle::this_fiber::sleep_for(30ms);  // parked in accept
+        lst.close();
+      } else {
+        lst.close();
+        go = true;
+      }
+      EXPECT_EQ(acceptor.join(), std::errc::operation_canceled) << "blocked: " << blocked;
+    }
+  });
+}
+
+// A plain thread waits in poll(2), which close() on another thread cannot
+// interrupt by itself (the descriptor stays open while the call is in
+// progress): the wait must notice the close. Before, the waits slept on (on
+// a number that was closed under them). In a child process, so that a wait
+// that misses the close fails the test (killed after 30 s) instead of hanging.
+TEST(Tcp, CloseWakesPlainThreadsBlockedInReadAndAccept) {
+  ASSERT_TRUE(spindle::test::single_threaded()) << "fork needs a single-threaded process";
+  const pid_t pid = spindle::test::fork_child([] {
+    auto lst = tcp_listener::bind(loopback_any_port());
+    auto c = tcp_stream::connect(lst.local_endpoint());
+    auto s = lst.accept();
+    std::atomic<int> started{0};
+    std::error_code read_error;
+    std::error_code accept_error;
+    std::thread reader([&] {
+      std::array<std::byte, 16> buf{};
+      ++started;
+      read_error = error_code_of([&] { s.read_some(buf); });
+    });
+    std::thread acceptor([&] {
+      ++started;
+      accept_error = error_code_of([&] { lst.accept(); });
+    });
+    while (started < 2) std::this_thread::yield();
+    std::this_thread::sleep_for(30ms);  // both are in poll(2) now
+    s.close();
+    lst.close();
+    reader.join();
+    acceptor.join();
+    return read_error == std::errc::operation_canceled &&
+                   accept_error == std::errc::operation_canceled
+               ? 0
+               : 1;
+  });
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(spindle::test::wait_child(pid, 30s), 0);
 }
 
 TEST(Tcp, CloseFromAPlainThreadWakesTheReader) {
@@ -619,4 +756,96 @@ TEST(Io, ManyFibersWaitOnDifferentPipes) {
       EXPECT_EQ(readers[static_cast<std::size_t>(i)].join(), static_cast<char>('a' + i % 26));
     }
   });
+}
+
+// Two fibers wait on one foreign descriptor: the one that leaves first (its
+// timeout) must not take the registration from under the other, which is
+// woken by the data and neither cancelled nor timed out. Before, the second
+// got operation_canceled when the first left.
+TEST(Io, TwoFibersWaitOnOneDescriptor) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    nonblocking_pipe p;
+    // The hasty one registers the descriptor; the patient one shares it.
+    auto hasty = spindle::spawn([&] { return spindle::io::wait_readable(p.fds[0], 50ms); });
+    spindle::this_fiber::sleep_for(10ms);
+    std::atomic<int> waiting{0};
+    auto patient = spindle::spawn([&] {
+      ++waiting;
+      return spindle::io::wait_readable(p.fds[0], 30s);
+    });
+    while (waiting < 1) spindle::this_fiber::yield();
+    EXPECT_FALSE(hasty.join());  // timed out and left
+    spindle::this_fiber::sleep_for(20ms);
+    EXPECT_EQ(::write(p.fds[1], "x", 1), 1);
+    EXPECT_TRUE(patient.join());
+
+    // Both waiting when the data comes: both are woken.
+    char c = 0;
+    EXPECT_EQ(::read(p.fds[0], &c, 1), 1);
+    waiting = 0;
+    std::vector<spindle::task<bool>> both;
+    for (int i = 0; i < 2; ++i) {
+      both.push_back(spindle::spawn([&] {
+        ++waiting;
+        return spindle::io::wait_readable(p.fds[0], 30s);
+      }));
+    }
+    while (waiting < 2) spindle::this_fiber::yield();
+    spindle::this_fiber::sleep_for(10ms);
+    EXPECT_EQ(::write(p.fds[1], "y", 1), 1);
+    for (auto& t : both) EXPECT_TRUE(t.join());
+  });
+}
+
+// Two first waits on one descriptor at once, on two workers: one registers
+// it, the other shares the registration (before, the second EPOLL_CTL_ADD
+// could fail with "File exists"). Every wait sees the byte written first.
+TEST(Io, ConcurrentFirstWaitsOnOneDescriptorShareTheRegistration) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([] {
+    constexpr int rounds = 300;
+    constexpr int waiters = 4;
+    int ready = 0;
+    for (int r = 0; r < rounds; ++r) {
+      nonblocking_pipe p;
+      EXPECT_EQ(::write(p.fds[1], "z", 1), 1);
+      std::atomic<int> arrived{0};
+      std::vector<spindle::task<bool>> ts;
+      for (int i = 0; i < waiters; ++i) {
+        ts.push_back(spindle::spawn([&] {
+          ++arrived;
+          while (arrived < waiters) spindle::this_fiber::yield();  // start together
+          return spindle::io::wait_readable(p.fds[0], 30s);
+        }));
+      }
+      for (auto& t : ts) ready += t.join();
+    }
+    EXPECT_EQ(ready, rounds * waiters);
+  });
+}
+
+// A regular file is always ready, as poll(2) says; epoll refuses to watch it
+// (EPERM). A fiber and a plain thread get the same answer (before, the fiber
+// got std::system_error EPERM).
+TEST(Io, RegularFileIsReadyAtOnceInAFiberAndOnAThread) {
+  char path[] = "/tmp/spindle_io_regular_XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::unlink(path);
+  auto check = [fd] {
+    EXPECT_TRUE(spindle::io::wait_readable(fd, 30s));
+    EXPECT_TRUE(spindle::io::wait_writable(fd, 30s));
+    spindle::io::wait_readable(fd);
+    spindle::io::wait_writable(fd);
+  };
+  check();  // a plain thread
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on([&] {
+    check();
+    std::vector<spindle::task<void>> ts;
+    for (int i = 0; i < 4; ++i) ts.push_back(spindle::spawn(check));
+    for (auto& t : ts) t.join();
+  });
+  ::close(fd);
 }

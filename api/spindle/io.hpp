@@ -8,11 +8,16 @@
 //   }
 //
 // In a fiber only the fiber waits (the descriptor is registered with the
-// runtime's reactor for the wait); on a plain thread the call is poll(2).
-// A readiness report means the next system call will not block or will
-// report an error; it may also be spurious, so always retry the call and
-// wait again on EAGAIN. Errors throw std::system_error with the errno value
-// as a std::generic_category() code.
+// runtime's reactor while waits on it are in progress; several fibers may
+// wait on one descriptor at once, each returns when it is ready); on a plain
+// thread the call is poll(2). Either way the answer is poll's: a descriptor
+// that is ready when the wait starts is reported at once, and a regular file
+// is always ready. A readiness report means the next system call will not
+// block or will report an error; it may also be spurious, so always retry
+// the call and wait again on EAGAIN. Errors throw std::system_error with the
+// errno value as a std::generic_category() code; a wait on the descriptor of
+// a spindle socket that is closed meanwhile throws
+// std::errc::operation_canceled. The descriptor must stay open during the wait.
 #pragma once
 
 #include <chrono>

@@ -1,24 +1,47 @@
 // socket_fd: the owned, non-blocking descriptor inside every spindle socket,
 // and the one place where a socket call waits for readiness.
 //
+// Closing while calls are in progress. The descriptor number must not be
+// released while any call still uses it: the kernel hands a freed number to
+// the next socket opened anywhere in the process, and a call that read the
+// number before the close would then read from or write to that other
+// connection (a leak between clients). So, as Go's internal/poll fdMutex
+// does, every call on the socket holds a reference (socket_fd::use) for as
+// long as it uses the number, and close() only marks the socket closed,
+// wakes every waiter and detaches from the reactor; the last reference to
+// go -- close()'s own, or the last call's -- closes the number. Every call
+// made after close() (and every wait cut short by it) throws
+// std::errc::operation_canceled; a socket that never was open (default
+// constructed, moved from) throws std::errc::bad_file_descriptor.
+//
 // Registration with a reactor is lazy: the descriptor is attached to the
 // reactor of the runtime whose fiber first has to wait on it (after an EAGAIN),
 // and stays attached until close(). A socket that never waits never costs an
-// epoll_ctl/kevent call. Outside any runtime a wait is a plain poll(2).
+// epoll_ctl/kevent call. Outside any runtime a wait is a plain poll(2), in
+// slices of close_check_interval: poll cannot see a close on another thread
+// (the number stays open while the call is in progress), so the waiting
+// thread looks at the closed bit between slices.
 //
 // Invariants:
+//  * state_ packs the closed bit and the count of references (calls in
+//    progress, and close() while it runs). Once closed is set the count only
+//    goes down, so exactly one release sees it reach zero: that one closes
+//    fd_ and recycles the reactor handle.
 //  * handle_ is null, or points to the io_handle attached for fd_ in
 //    *reactor_; it is published (release) after reactor_ is written, and both
-//    change only under attach_lock_, so close() and a first wait in two fibers
-//    cannot both attach or leave a registration behind.
-//  * close() detaches before it closes: every fiber waiting on the socket
-//    wakes (io_result::closed) while the descriptor number cannot yet have
-//    been reused by another socket.
+//    change only under attach_lock_, which also orders a first wait's attach
+//    against close(): the attach sees the closed bit and fails, or close()
+//    sees the handle and detaches it. handle_ stays set (a shut handle, whose
+//    waits return at once) until the last reference goes, so a call still
+//    holding it can never find it recycled for another descriptor.
+//  * close() detaches before the number is closed: the deregistration names
+//    this socket's descriptor, not one opened since.
 //
 // Concurrency: one reading and one writing fiber may use the socket at the
-// same time, and any fiber or thread may close() it while they wait. Moving
-// or destroying it while another fiber is inside a call is a bug, as for any
-// object.
+// same time, and any fiber or thread may close() it while they are inside
+// calls. Moving or destroying it while another fiber or thread is inside a
+// call is a bug, as for any object (the destructor closes; the call would
+// then use freed memory).
 //
 // Lifetime: once attached, the socket shares ownership of that runtime's
 // reactor, so it may outlive the runtime: closing it later still detaches
@@ -26,6 +49,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
@@ -38,36 +63,74 @@ enum class io_dir : int;  // defined by runtime/reactor.hpp
 
 class socket_fd {
  public:
+  // How long a plain thread waiting in poll(2) may take to notice a close()
+  // made on another thread (see above).
+  static constexpr std::chrono::milliseconds close_check_interval{20};
+
   socket_fd() noexcept = default;
   // Takes ownership of a non-blocking descriptor.
   explicit socket_fd(int fd) noexcept : fd_(fd) {}
+  // Moving a socket a call is inside of is a bug (see above).
   socket_fd(socket_fd&& other) noexcept;
   socket_fd& operator=(socket_fd&& other) noexcept;
   socket_fd(const socket_fd&) = delete;
   socket_fd& operator=(const socket_fd&) = delete;
   ~socket_fd() { close(); }
 
-  // The descriptor, or -1 once closed.
-  int get() const noexcept { return fd_.load(std::memory_order_relaxed); }
+  // The descriptor, or -1 once closed (or never open). For options and
+  // foreign calls; socket calls use it through a `use`.
+  int get() const noexcept { return closed() ? -1 : fd_.load(std::memory_order_relaxed); }
+  bool closed() const noexcept { return state_.load(std::memory_order_acquire) & closed_bit; }
 
-  // Detaches (waking every waiter, whose call then throws
-  // std::errc::operation_canceled) and closes. Idempotent; any thread.
+  // Marks the socket closed, wakes every waiter (whose call then throws
+  // std::errc::operation_canceled) and detaches from the reactor; the
+  // descriptor is closed now, or by the last call in progress when it
+  // leaves. Idempotent; any thread.
   void close() noexcept;
+
+  // One call on the socket: holds the descriptor open while it exists.
+  // Costs one atomic read-modify-write on entry and one on exit (a CAS loop
+  // on entry, as it must not count a call on a closed socket), the price
+  // Go's fdMutex pays too: some 10-20 ns uncontended, against ~1 us for the
+  // recv() or send() it guards. Throws std::system_error: operation_canceled if the socket is
+  // closed, bad_file_descriptor if it never was open. `what` prefixes it.
+  class use {
+   public:
+    use(const socket_fd& sock, const char* what);
+    ~use() { sock_.release(); }
+    use(const use&) = delete;
+    use& operator=(const use&) = delete;
+
+    int fd() const noexcept { return fd_; }
+
+   private:
+    const socket_fd& sock_;
+    int fd_;
+  };
 
   // Waits until the descriptor is readable / writable (or has an error or a
   // hang-up the next system call will report); false once `deadline` (null:
-  // none) has passed. Throws std::system_error: operation_canceled when the
-  // socket is closed meanwhile, bad_file_descriptor when it already was.
-  // `what` prefixes the error message.
+  // none) has passed. Throws std::system_error operation_canceled when the
+  // socket is closed meanwhile (or was). Call it inside a `use` (or on a
+  // socket no other fiber can see yet). `what` prefixes the error message.
   bool wait_readable(const clock::time_point* deadline, const char* what);
   bool wait_writable(const clock::time_point* deadline, const char* what);
 
  private:
+  static constexpr std::uint32_t closed_bit = 1;
+  static constexpr std::uint32_t one_ref = 2;
+
   bool wait(io_dir dir, const clock::time_point* deadline, const char* what);
   io_handle* attach_to_current(const char* what);
+  // Drops one reference; the last one after close() closes the descriptor.
+  void release() const noexcept;
+  void close_descriptor() const noexcept;
 
-  std::atomic<int> fd_{-1};
-  std::atomic<io_handle*> handle_{nullptr};
+  std::atomic<int> fd_{-1};  // written only by the constructors and operator=
+  // closed_bit | references * one_ref. Mutable, as handle_ (cleared by the
+  // last reference): a const call (local_endpoint) holds a reference too.
+  mutable std::atomic<std::uint32_t> state_{0};
+  mutable std::atomic<io_handle*> handle_{nullptr};
   std::shared_ptr<reactor> reactor_;  // written only under attach_lock_, before handle_
   spinlock attach_lock_;
 };

@@ -12,10 +12,12 @@
 // tries again, while every other fiber keeps serving the connections already
 // open; it accepts again as soon as descriptors are freed.
 //
-// close() from any fiber or thread wakes a fiber blocked in accept(), which
-// then throws std::errc::operation_canceled: the way to stop an accept loop.
-// Move-only; the destructor closes. Errors are std::system_error with the
-// errno value as a std::generic_category() code.
+// close() from any fiber or thread is the way to stop an accept loop: an
+// accept() blocked at that moment, and every accept() called after it, throws
+// std::errc::operation_canceled, however the two interleave (see
+// tcp_stream.hpp on closing during calls). Move-only; the destructor closes.
+// Errors are std::system_error with the errno value as a
+// std::generic_category() code.
 #pragma once
 
 #include <spindle/net/endpoint.hpp>
@@ -43,7 +45,7 @@ class tcp_listener {
   // The bound address, with the actual port when bound to port 0.
   endpoint local_endpoint() const;
 
-  // Wakes a fiber waiting in accept() and closes. Idempotent.
+  // Wakes a fiber or thread waiting in accept() and closes. Idempotent.
   void close() noexcept { sock_.close(); }
 
   bool is_open() const noexcept { return sock_.get() >= 0; }

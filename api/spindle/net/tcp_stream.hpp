@@ -12,11 +12,16 @@
 // end of stream is not an error: read_some returns 0.
 //
 // A move-only owner of its descriptor: the destructor closes it. One fiber
-// may read while another writes; close() from any fiber or thread wakes a
-// fiber blocked on the stream, whose call then throws
-// std::errc::operation_canceled (later calls: std::errc::bad_file_descriptor).
-// An attached stream must be closed before its runtime is destroyed (see
-// socket_fd.hpp).
+// may read while another writes, and close() may be called from any fiber or
+// thread while they are inside calls: it wakes every call waiting on the
+// stream, which then throws std::errc::operation_canceled, as does every
+// call made after it (a call busy in the kernel at that moment may still
+// return what it moved). The descriptor number is released only when the
+// last call in progress leaves, so no call can ever reach another connection
+// given the same number. A stream that never was open (default constructed,
+// moved from) throws std::errc::bad_file_descriptor. Moving or destroying a
+// stream while another fiber is inside a call on it is a bug (join that
+// fiber first). See socket_fd.hpp.
 #pragma once
 
 #include <chrono>
@@ -79,11 +84,14 @@ class tcp_stream {
 
   // Sends FIN: the peer reads end of stream; this side can still read.
   void shutdown_write();
-  // Wakes every fiber waiting on the stream and closes it. Idempotent.
+  // Wakes every fiber or thread waiting on the stream and closes it (the
+  // descriptor itself once no call is in progress). Idempotent; any thread.
   void close() noexcept { sock_.close(); }
 
   bool is_open() const noexcept { return sock_.get() >= 0; }
-  // The descriptor, for options and foreign calls. Reading from it directly
+  // The descriptor (-1 once closed), for options and foreign calls; unlike
+  // the stream's own calls, these are not protected against a concurrent
+  // close(). Reading from it directly
   // is allowed, but read it until EAGAIN before the next read_some: after a
   // short read, read_some waits for new data before calling recv() (which
   // saves a system call per message), so bytes left behind by a foreign read

@@ -8,7 +8,9 @@
 // One datagram per call: send_to sends all of `data` as one datagram (or
 // throws, e.g. std::errc::message_size), recv_from receives one datagram, of
 // which only the first buf.size() bytes are kept when it is longer.
-// set_timeout, close and the error convention are those of tcp_stream.
+// set_timeout, close (also while calls are in progress: they, and every call
+// after the close, throw std::errc::operation_canceled) and the error
+// convention are those of tcp_stream.
 #pragma once
 
 #include <chrono>
