@@ -207,8 +207,7 @@ int self_test(const settings& cfg) {
   const auto start = std::chrono::steady_clock::now();
   const double cpu_before = cpu_seconds();
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
-  // The listener moves into the fiber: a socket used by a runtime must be
-  // closed before that runtime is destroyed.
+  // The listener moves into the fiber, which owns it until the server stops.
   rt.block_on([&, lst = std::move(lst)]() mutable {
     auto server = spindle::spawn(serve, std::ref(lst), std::chrono::seconds(cfg.idle_timeout),
                                  std::ref(open));
