@@ -11,6 +11,7 @@
 
 #include <spindle/net/endpoint.hpp>
 #include <string>
+#include <system_error>
 
 namespace spindle::detail {
 
@@ -24,6 +25,19 @@ int last_error() noexcept;
 // Throws std::system_error(err, std::generic_category(), what).
 [[noreturn]] void throw_errno(int err, const char* what);
 [[noreturn]] void throw_errno(int err, const std::string& what);
+
+// Runs f(), storing a std::system_error it throws in `ec` instead (cleared
+// first); other exceptions propagate. How every error_code overload of the
+// socket calls is made from the throwing form: one IO path, not two.
+template <class F>
+void into_error_code(std::error_code& ec, F&& f) {
+  ec.clear();
+  try {
+    f();
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  }
+}
 
 // A new non-blocking, close-on-exec socket; throws std::system_error.
 int open_socket(int family, int type, const char* what);

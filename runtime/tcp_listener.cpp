@@ -99,6 +99,12 @@ tcp_stream tcp_listener::accept() {
   }
 }
 
+tcp_stream tcp_listener::accept(std::error_code& ec) {
+  tcp_stream s;
+  detail::into_error_code(ec, [&] { s = accept(); });
+  return s;
+}
+
 endpoint tcp_listener::local_endpoint() const {
   constexpr const char* what = "spindle::net::tcp_listener::local_endpoint";
   const detail::socket_fd::use use(sock_, what);

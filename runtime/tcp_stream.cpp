@@ -144,13 +144,19 @@ std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
 }
 
 void tcp_stream::read_exact(std::span<std::byte> buf) {
+  std::size_t done = 0;
+  read_exact_counting(buf, done);
+}
+
+// `done` counts the bytes read so far, for the error_code form.
+void tcp_stream::read_exact_counting(std::span<std::byte> buf, std::size_t& done) {
   constexpr const char* what = "spindle::net::tcp_stream::read_exact";
   const detail::socket_fd::use use(sock_, what);
   detail::call_deadline deadline(timeout_);
-  while (!buf.empty()) {
-    const std::size_t n = read_once(sock_, use, buf, deadline, read_drained_, what);
+  while (done < buf.size()) {
+    const std::size_t n = read_once(sock_, use, buf.subspan(done), deadline, read_drained_, what);
     if (n == 0) throw_errno(ECONNABORTED, what);
-    buf = buf.subspan(n);
+    done += n;
   }
 }
 
@@ -162,9 +168,91 @@ std::size_t tcp_stream::write_some(std::span<const std::byte> data) {
 }
 
 void tcp_stream::write_all(std::span<const std::byte> data) {
+  std::size_t done = 0;
+  write_all_counting(data, done);
+}
+
+// `done` counts the bytes written so far, for the error_code form.
+void tcp_stream::write_all_counting(std::span<const std::byte> data, std::size_t& done) {
   const detail::socket_fd::use use(sock_, write_what);
   detail::call_deadline deadline(timeout_);
-  while (!data.empty()) data = data.subspan(write_once(sock_, use, data, deadline, write_what));
+  while (done < data.size()) done += write_once(sock_, use, data.subspan(done), deadline, write_what);
+}
+
+tcp_stream tcp_stream::connect(const endpoint& ep, std::error_code& ec) {
+  tcp_stream s;
+  detail::into_error_code(ec, [&] { s = connect(ep); });
+  return s;
+}
+
+std::size_t tcp_stream::read_some(std::span<std::byte> buf, std::error_code& ec) {
+  std::size_t n = 0;
+  detail::into_error_code(ec, [&] { n = read_some(buf); });
+  return n;
+}
+
+std::size_t tcp_stream::read_exact(std::span<std::byte> buf, std::error_code& ec) {
+  std::size_t done = 0;
+  detail::into_error_code(ec, [&] { read_exact_counting(buf, done); });
+  return done;
+}
+
+std::size_t tcp_stream::write_some(std::span<const std::byte> data, std::error_code& ec) {
+  std::size_t n = 0;
+  detail::into_error_code(ec, [&] { n = write_some(data); });
+  return n;
+}
+
+std::size_t tcp_stream::write_all(std::span<const std::byte> data, std::error_code& ec) {
+  std::size_t done = 0;
+  detail::into_error_code(ec, [&] { write_all_counting(data, done); });
+  return done;
+}
+
+std::size_t tcp_stream::try_read_some(std::span<std::byte> buf, std::error_code& ec) {
+  constexpr const char* what = "spindle::net::tcp_stream::try_read_some";
+  std::size_t n = 0;
+  detail::into_error_code(ec, [&] {
+    const detail::socket_fd::use use(sock_, what);
+    if (buf.empty()) return;
+    for (;;) {
+      const ssize_t r = ::recv(use.fd(), buf.data(), buf.size(), 0);
+      if (r >= 0) {
+        n = static_cast<std::size_t>(r);
+        read_drained_ = n > 0 && n < buf.size();  // as read_once
+        return;
+      }
+      const int err = detail::last_error();
+      if (err == EINTR) continue;
+      if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
+      read_drained_ = true;  // the next read_some waits for data first
+      ec = std::make_error_code(std::errc::operation_would_block);
+      return;
+    }
+  });
+  return n;
+}
+
+std::size_t tcp_stream::try_write_some(std::span<const std::byte> data, std::error_code& ec) {
+  constexpr const char* what = "spindle::net::tcp_stream::try_write_some";
+  std::size_t n = 0;
+  detail::into_error_code(ec, [&] {
+    const detail::socket_fd::use use(sock_, what);
+    if (data.empty()) return;
+    for (;;) {
+      const ssize_t r = ::send(use.fd(), data.data(), data.size(), detail::send_flags);
+      if (r >= 0) {
+        n = static_cast<std::size_t>(r);
+        return;
+      }
+      const int err = detail::last_error();
+      if (err == EINTR) continue;
+      if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
+      ec = std::make_error_code(std::errc::operation_would_block);
+      return;
+    }
+  });
+  return n;
 }
 
 void tcp_stream::write_all(std::string_view text) {

@@ -20,6 +20,8 @@
 // std::generic_category() code.
 #pragma once
 
+#include <system_error>
+
 #include <spindle/net/endpoint.hpp>
 #include <spindle/net/socket_fd.hpp>
 #include <spindle/net/tcp_stream.hpp>
@@ -41,6 +43,10 @@ class tcp_listener {
 
   // The next connection, waiting as long as there is none.
   tcp_stream accept();
+  // The same without an exception for failures: what accept() throws as
+  // std::system_error (operation_canceled after close()) goes to `ec`, and
+  // the stream returned is not open.
+  tcp_stream accept(std::error_code& ec);
 
   // The bound address, with the actual port when bound to port 0.
   endpoint local_endpoint() const;

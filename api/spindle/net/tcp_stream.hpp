@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <system_error>
 #include <spindle/net/endpoint.hpp>
 #include <spindle/net/socket_fd.hpp>
 #include <spindle/net/timeout.hpp>
@@ -69,6 +70,26 @@ class tcp_stream {
   void write_all(std::span<const std::byte> data);
   void write_all(std::string_view text);
 
+  // The same calls without exceptions for failures of the connection, as
+  // Asio's overloads: what the forms above throw as std::system_error is
+  // stored in `ec` instead (cleared on success; end of stream in read_exact
+  // is connection_aborted), and the bytes moved before it are returned.
+  // Other exceptions (std::bad_alloc, a fiber unwound by ~runtime()) still
+  // propagate. A client that resets its connection is routine for a server.
+  static tcp_stream connect(const endpoint& ep, std::error_code& ec);
+  std::size_t read_some(std::span<std::byte> buf, std::error_code& ec);
+  std::size_t read_exact(std::span<std::byte> buf, std::error_code& ec);
+  std::size_t write_some(std::span<const std::byte> data, std::error_code& ec);
+  std::size_t write_all(std::span<const std::byte> data, std::error_code& ec);
+
+  // One recv() / send() that never waits: what the socket has (takes) right
+  // now. When that is nothing, returns 0 with ec ==
+  // std::errc::operation_would_block; from try_read_some, 0 without an error
+  // is the end of stream. A server can answer what the socket takes now and
+  // hand the rest to a writer fiber. Errors go to `ec` as above.
+  std::size_t try_read_some(std::span<std::byte> buf, std::error_code& ec);
+  std::size_t try_write_some(std::span<const std::byte> data, std::error_code& ec);
+
   // Every later read_some, read_exact, write_some and write_all waits at most
   // `d` in all (counted from its first wait), then throws std::errc::timed_out;
   // bytes moved before that stay moved. Not synchronised with calls already
@@ -103,6 +124,8 @@ class tcp_stream {
  private:
   explicit tcp_stream(detail::socket_fd sock) noexcept : sock_(std::move(sock)) {}
   static tcp_stream connect_within(const endpoint& ep, detail::clock::duration timeout);
+  void read_exact_counting(std::span<std::byte> buf, std::size_t& done);
+  void write_all_counting(std::span<const std::byte> data, std::size_t& done);
 
   detail::socket_fd sock_;
   detail::clock::duration timeout_ = detail::clock::duration::max();  // max: none
