@@ -176,7 +176,9 @@ void tcp_stream::write_all(std::span<const std::byte> data) {
 void tcp_stream::write_all_counting(std::span<const std::byte> data, std::size_t& done) {
   const detail::socket_fd::use use(sock_, write_what);
   detail::call_deadline deadline(timeout_);
-  while (done < data.size()) done += write_once(sock_, use, data.subspan(done), deadline, write_what);
+  while (done < data.size()) {
+    done += write_once(sock_, use, data.subspan(done), deadline, write_what);
+  }
 }
 
 tcp_stream tcp_stream::connect(const endpoint& ep, std::error_code& ec) {

@@ -20,11 +20,10 @@
 // std::generic_category() code.
 #pragma once
 
-#include <system_error>
-
 #include <spindle/net/endpoint.hpp>
 #include <spindle/net/socket_fd.hpp>
 #include <spindle/net/tcp_stream.hpp>
+#include <system_error>
 #include <utility>
 
 namespace spindle::net {
