@@ -32,6 +32,7 @@
 #include <spindle/runtime.hpp>
 #include <spindle/sync.hpp>
 #include <spindle/this_fiber.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -121,18 +122,20 @@ void for_each_arg(const Tuple& args, F f) {
   std::apply([&](const auto&... a) { (f(a), ...); }, args);
 }
 
-// A name for the failure trace.
+// A name for the failure trace ("time_point -9.22337e+18 x 1/1000000000 s of system_clock").
 template <class A>
 std::string describe(const A& a) {
+  std::ostringstream out;
   if constexpr (is_duration<A>) {
-    return "duration " + std::to_string(static_cast<long double>(a.count())) + " x " +
-           std::to_string(A::period::num) + "/" + std::to_string(A::period::den) + " s";
+    out << static_cast<long double>(a.count()) << " x " << A::period::num << "/" << A::period::den
+        << " s";
   } else {
-    return "time_point " + describe(a.time_since_epoch()) + " of " +
-           (std::is_same_v<typename A::clock, steady_clock>   ? "steady_clock"
+    out << "time_point " << describe(a.time_since_epoch()) << " of "
+        << (std::is_same_v<typename A::clock, steady_clock>   ? "steady_clock"
             : std::is_same_v<typename A::clock, system_clock> ? "system_clock"
                                                               : "coarse_clock");
   }
+  return out.str();
 }
 
 constexpr auto hang_bound = 30s;  // only ever reached by a failing build
