@@ -6,7 +6,7 @@
 // at least `timeout` after the call began: the call never times out early.
 #pragma once
 
-#include <spindle/detail/waiter.hpp>
+#include <spindle/detail/deadline.hpp>
 
 namespace spindle::detail {
 
@@ -19,8 +19,7 @@ class call_deadline {
   const clock::time_point* get() noexcept {
     if (timeout_ == clock::duration::max()) return nullptr;
     if (!fixed_) {
-      const clock::time_point now = clock::now();
-      at_ = timeout_ >= clock::time_point::max() - now ? clock::time_point::max() : now + timeout_;
+      at_ = deadline_after(timeout_);  // saturates, as every timed call does
       fixed_ = true;
     }
     return &at_;

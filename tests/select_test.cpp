@@ -469,3 +469,92 @@ TEST(Select, ContendedSelectsAcrossWorkersAndThreads) {
   EXPECT_EQ(count.load(), 3 * per_channel);
   EXPECT_EQ(sum.load(), 3 * expected);
 }
+
+// Two cases on one channel, found parked by the other party: each must win
+// about half the time (the header promises a uniformly random choice). They
+// used to be linked in listed order, so the first case won every round.
+//
+// On a rendezvous channel try_send/try_recv succeed only against a parked
+// party, so the partner spinning on them hits the parked select every round.
+// With capacity N the partner yields first, which on one worker lets the
+// select run until it parks; on several workers some rounds may take the
+// select's (already fair) ready path instead.
+struct parked_fairness {
+  bool select_sends;  // two on_send cases (else two on_recv)
+  std::ptrdiff_t capacity;
+  std::size_t workers;
+};
+
+void expect_parked_select_fair(const parked_fairness& p) {
+  SCOPED_TRACE(testing::Message() << (p.select_sends ? "on_send" : "on_recv") << " capacity "
+                                  << p.capacity << " workers " << p.workers);
+  const int rounds = 2'000;
+  spindle::runtime rt(spindle::options{.workers = p.workers});
+  spindle::channel<int> ch(p.capacity);
+  spindle::channel<int> next(0);  // partner -> select: the round is over
+  int chosen[2] = {0, 0};         // by the select's return value
+  int delivered[2] = {0, 0};      // by the values that went through ch
+  rt.block_on([&] {
+    // With capacity N the sends park only while the buffer is full of
+    // fillers (-1), which the partner drains at the end.
+    if (p.select_sends) {
+      for (std::ptrdiff_t i = 0; i < p.capacity; ++i) ch.send(-1);
+    }
+    auto partner = spindle::spawn([&] {
+      for (int r = 0; r < rounds; ++r) {
+        if (p.select_sends) {
+          std::optional<int> v;
+          if (p.capacity == 0) {
+            while (!(v = ch.try_recv())) spindle::this_fiber::yield();
+          } else {
+            spindle::this_fiber::yield();
+            v = ch.recv();
+          }
+          if (*v >= 0) ++delivered[*v];
+        } else if (p.capacity == 0) {
+          while (!ch.try_send(r)) spindle::this_fiber::yield();
+        } else {
+          spindle::this_fiber::yield();
+          ch.send(r);
+        }
+        next.recv();
+      }
+    });
+    for (int r = 0; r < rounds; ++r) {
+      std::size_t i;
+      if (p.select_sends) {
+        i = spindle::select(spindle::on_send(ch, 0, [] {}), spindle::on_send(ch, 1, [] {}));
+      } else {
+        std::optional<int> got;
+        auto rx = [&](std::optional<int> v) { got = v; };
+        i = spindle::select(spindle::on_recv(ch, rx), spindle::on_recv(ch, rx));
+        EXPECT_EQ(got, r);  // one sender: every value once, in order
+        if (i < 2) ++delivered[i];
+      }
+      ASSERT_LT(i, 2u);
+      ++chosen[i];
+      next.send(r);
+    }
+    partner.join();
+    while (std::optional<int> v = ch.try_recv()) {
+      if (*v >= 0) ++delivered[*v];
+    }
+  });
+  EXPECT_EQ(chosen[0] + chosen[1], rounds);
+  EXPECT_EQ(delivered[0], chosen[0]);
+  EXPECT_EQ(delivered[1], chosen[1]);
+  EXPECT_GE(chosen[0], rounds * 40 / 100);
+  EXPECT_LE(chosen[0], rounds * 60 / 100);
+}
+
+TEST(Select, ParkedRecvCasesOnOneChannelAreChosenFairly) {
+  for (std::ptrdiff_t capacity : {0, 4}) {
+    for (std::size_t workers : {1, 3}) expect_parked_select_fair({false, capacity, workers});
+  }
+}
+
+TEST(Select, ParkedSendCasesOnOneChannelAreChosenFairly) {
+  for (std::ptrdiff_t capacity : {0, 4}) {
+    for (std::size_t workers : {1, 3}) expect_parked_select_fair({true, capacity, workers});
+  }
+}

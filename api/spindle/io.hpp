@@ -21,12 +21,13 @@
 #pragma once
 
 #include <chrono>
-#include <spindle/net/timeout.hpp>
+#include <spindle/detail/deadline.hpp>
 
 namespace spindle::io {
 
 // Wait at most `timeout` (rounded up; never returns false early); true when
-// ready, false on timeout.
+// ready, false on timeout. A `timeout` <= 0 polls once; one beyond
+// steady_clock's range waits without limit; NaN throws std::invalid_argument.
 bool wait_readable_for(int fd, detail::clock::duration timeout);
 bool wait_writable_for(int fd, detail::clock::duration timeout);
 

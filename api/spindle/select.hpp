@@ -21,10 +21,10 @@
 // How: select locks all its channels in address order (ordered_locks), tries
 // the channel cases in a random order, and completes the first that can
 // proceed. If none can (and there is no on_default), it links one wait_node
-// per channel case, all onto one waiter, and parks. Whoever claims that waiter
-// (try_claim) completes exactly that node's case through its chan_op and wakes
-// the select; a timeout claims it instead. Waking, the select unlinks its
-// other nodes and runs the handler of the case whose op has an outcome.
+// per channel case, in the same random order, all onto one waiter, and parks.
+// Whoever claims that waiter (try_claim) completes exactly that node's case
+// through its chan_op and wakes the select; a timeout claims it instead. Waking, the select unlinks
+// its other nodes and runs the handler of the case whose op has an outcome.
 #pragma once
 
 #include <array>
@@ -244,8 +244,16 @@ std::size_t run_select(C&... cases) {
     return run_other(default_idx[0]);
   }
 
+  // Linked in the shuffled order too: cases on one channel then sit in its
+  // queue in random order, so the party that finds this select parked picks
+  // each of them with equal chance (in listed order the first would always
+  // win). Cases on different channels are unaffected by the order.
   waiter w;
-  each_channel_case([&](auto& c) { c.link(w); });
+  for (std::size_t i : order) {
+    visit(i, [&](auto& c) {
+      if constexpr (std::remove_reference_t<decltype(c)>::kind == case_kind::channel) c.link(w);
+    });
+  }
   locks.unlock();
   const wake r = deadline == no_deadline ? w.wait() : w.wait_until(deadline);
   each_channel_case([](auto& c) { c.unlink(); });

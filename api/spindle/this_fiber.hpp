@@ -3,6 +3,7 @@
 // outside a fiber.
 #pragma once
 
+#include <spindle/detail/deadline.hpp>
 #include <spindle/detail/waiter.hpp>
 
 #include <chrono>
@@ -16,21 +17,19 @@ void yield();
 // Suspends the calling fiber until `deadline` (steady_clock); never wakes early.
 void sleep_until(detail::clock::time_point deadline);
 
+// Suspends the calling fiber until `tp` (any clock; another clock's time point
+// counts from its remaining time). Saturates as every timed wait does (see
+// detail/deadline.hpp): a past time point returns after the check, one beyond
+// steady_clock's range sleeps until the runtime ends the fiber.
 template <class Clock, class Duration>
 void sleep_until(const std::chrono::time_point<Clock, Duration>& tp) {
-  if constexpr (std::is_same_v<Clock, detail::clock>) {
-    sleep_until(std::chrono::time_point_cast<detail::clock::duration>(tp));
-  } else {
-    // Another clock: convert its remaining time, as std::this_thread does.
-    auto rel = tp - Clock::now();
-    sleep_until(detail::clock::now() + std::chrono::ceil<detail::clock::duration>(rel));
-  }
+  sleep_until(detail::to_deadline(tp));
 }
 
-// Suspends the calling fiber for at least `d`.
+// Suspends the calling fiber for at least `d` (zero or negative: not at all).
 template <class Rep, class Period>
 void sleep_for(const std::chrono::duration<Rep, Period>& d) {
-  sleep_until(detail::clock::now() + std::chrono::ceil<detail::clock::duration>(d));
+  sleep_until(detail::deadline_after(d));
 }
 
 // The calling fiber's id (the same number task<T>::id() returns).

@@ -28,11 +28,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <system_error>
+#include <spindle/detail/deadline.hpp>
 #include <spindle/net/endpoint.hpp>
 #include <spindle/net/socket_fd.hpp>
-#include <spindle/net/timeout.hpp>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 namespace spindle::net {
@@ -93,9 +93,11 @@ class tcp_stream {
   // Every later read_some, read_exact, write_some and write_all waits at most
   // `d` in all (counted from its first wait), then throws std::errc::timed_out;
   // bytes moved before that stay moved. Not synchronised with calls already
-  // in progress. clear_timeout() (or a huge `d`) waits without limit again.
+  // in progress. clear_timeout() (or a `d` beyond steady_clock's range) waits
+  // without limit again; a `d` <= 0 times out at the first wait; a NaN `d`
+  // throws std::invalid_argument.
   template <class Rep, class Period>
-  void set_timeout(const std::chrono::duration<Rep, Period>& d) noexcept {
+  void set_timeout(const std::chrono::duration<Rep, Period>& d) {
     timeout_ = detail::to_clock_duration(d);
   }
   void clear_timeout() noexcept { timeout_ = detail::clock::duration::max(); }

@@ -16,9 +16,9 @@
 #include <chrono>
 #include <cstddef>
 #include <span>
+#include <spindle/detail/deadline.hpp>
 #include <spindle/net/endpoint.hpp>
 #include <spindle/net/socket_fd.hpp>
-#include <spindle/net/timeout.hpp>
 #include <string_view>
 #include <utility>
 
@@ -47,7 +47,7 @@ class udp_socket {
 
   // As tcp_stream::set_timeout: later send_to/recv_from wait at most `d`.
   template <class Rep, class Period>
-  void set_timeout(const std::chrono::duration<Rep, Period>& d) noexcept {
+  void set_timeout(const std::chrono::duration<Rep, Period>& d) {
     timeout_ = detail::to_clock_duration(d);
   }
   void clear_timeout() noexcept { timeout_ = detail::clock::duration::max(); }

@@ -54,10 +54,12 @@ class semaphore {
   }
   template <class Rep, class Period>
   bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
+    detail::reject_nan(d);
     return try_acquire() || acquire_slow(detail::deadline_after(d));
   }
   template <class Clock, class Duration>
   bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& tp) {
+    detail::reject_nan(tp);
     return try_acquire() || acquire_slow(detail::to_deadline(tp));
   }
 

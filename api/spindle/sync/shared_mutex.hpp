@@ -89,10 +89,12 @@ class shared_mutex {
   }
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
+    detail::reject_nan(d);
     return try_lock_shared() || lock_shared_slow(detail::deadline_after(d));
   }
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& tp) {
+    detail::reject_nan(tp);
     return try_lock_shared() || lock_shared_slow(detail::to_deadline(tp));
   }
   void unlock_shared() {
