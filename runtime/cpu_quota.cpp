@@ -44,11 +44,12 @@ std::size_t cgroup_cpu_limit(const std::string& mount, const std::string& proc_s
   std::size_t limit = 0;
   // The tightest quota on the way from this cgroup up to the root.
   for (;;) {
-    const std::size_t cpus = quota_cpus(read_file(mount + path + "/cpu.max"));
+    const std::size_t cpus =
+        quota_cpus(read_file(std::string(mount).append(path).append("/cpu.max")));
     if (cpus && (!limit || cpus < limit)) limit = cpus;
     if (path == "/") break;
     path.erase(path.find_last_of('/'));
-    if (path.empty()) path = "/";
+    if (path.empty()) path.push_back('/');  // (not = "/": a false -Wrestrict in GCC 12 -O3)
   }
   return limit;
 }

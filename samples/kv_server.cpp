@@ -46,6 +46,14 @@ constexpr std::size_t max_line = 64 * 1024;
 constexpr long long max_bulk = 16 * 1024 * 1024;
 constexpr long long max_args = 1024 * 1024;
 
+// The pieces joined. (Built with append: GCC 12 at -O3 reports a false
+// -Wrestrict on chains of operator+ over std::string, GCC PR 105329.)
+std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (std::string_view p : parts) s.append(p);
+  return s;
+}
+
 // --- the store ---------------------------------------------------------------
 
 struct entry {
@@ -109,7 +117,7 @@ std::optional<long long> to_integer(std::string_view s) {
 // "X<number>\r\n" with X = prefix, the number in [min, max].
 long long header_number(std::string_view line, char prefix, long long min, long long max) {
   if (line.size() < 3 || line[0] != prefix || !line.ends_with("\r\n")) {
-    throw protocol_error{"Protocol error: expected '" + std::string(1, prefix) + "'"};
+    throw protocol_error{cat({"Protocol error: expected '", std::string(1, prefix), "'"})};
   }
   const auto v = to_integer(line.substr(1, line.size() - 3));
   if (!v || *v < min || *v > max) throw protocol_error{"Protocol error: invalid length"};
@@ -295,9 +303,9 @@ bool execute(store& db, const args_t& a, reply& r) {
   const auto spec = std::find_if(std::begin(commands), std::end(commands),
                                  [&](const command_spec& c) { return is(a[0], c.name); });
   if (spec == std::end(commands)) {
-    r.error("ERR unknown command '" + a[0] + "'");
+    r.error(cat({"ERR unknown command '", a[0], "'"}));
   } else if (a.size() < spec->min_args || a.size() > spec->max_args) {
-    r.error("ERR wrong number of arguments for '" + a[0] + "' command");
+    r.error(cat({"ERR wrong number of arguments for '", a[0], "' command"}));
   } else {
     spec->run(db, a, r);
   }
@@ -321,7 +329,7 @@ void session(spindle_samples::connection& c, store& db) {
       if (!go_on) return;
     }
   } catch (const protocol_error& e) {
-    r.error("ERR " + e.message);
+    r.error(cat({"ERR ", e.message}));
   } catch (const std::system_error& e) {
     if (e.code() != std::errc::message_size) throw;
     r.error("ERR Protocol error: request line too long");
@@ -332,9 +340,8 @@ void session(spindle_samples::connection& c, store& db) {
 // --- self-test -----------------------------------------------------------------
 
 std::string command(std::initializer_list<std::string_view> args) {
-  std::string s = "*" + std::to_string(args.size()) + "\r\n";
-  for (std::string_view a : args)
-    s.append("$").append(std::to_string(a.size())).append("\r\n").append(a).append("\r\n");
+  std::string s = cat({"*", std::to_string(args.size()), "\r\n"});
+  for (std::string_view a : args) s.append(cat({"$", std::to_string(a.size()), "\r\n", a, "\r\n"}));
   return s;
 }
 
@@ -345,15 +352,15 @@ bool self_test_client(net::endpoint ep, int id, int requests) {
   s.set_timeout(60s);
   std::string out, expected;
   for (int i = 0; i < requests; ++i) {
-    const std::string key = "k" + std::to_string(id) + ":" + std::to_string(i);
-    const std::string value = "value-" + std::to_string(id * 1000003 + i);
-    const std::string counter = "counter" + std::to_string(id);
+    const std::string key = cat({"k", std::to_string(id), ":", std::to_string(i)});
+    const std::string value = cat({"value-", std::to_string(id * 1000003 + i)});
+    const std::string counter = cat({"counter", std::to_string(id)});
     out += command({"SET", key, value});
     expected += "+OK\r\n";
     out += command({"GET", key});
-    expected += "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+    expected += cat({"$", std::to_string(value.size()), "\r\n", value, "\r\n"});
     out += command({"INCR", counter});
-    expected += ":" + std::to_string(i + 1) + "\r\n";
+    expected += cat({":", std::to_string(i + 1), "\r\n"});
     out += command({"EXPIRE", key, "100"});
     expected += ":1\r\n";
     out += command({"TTL", key});
