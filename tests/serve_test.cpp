@@ -69,6 +69,8 @@ TEST(Serve, WaitsForOpenConnectionsAfterClose) {
     auto server = spindle::spawn([&] {
       net::serve(lst, [](net::tcp_stream s) {
         std::byte b[1];
+        s.read_exact(b);
+        s.write_all(std::span<const std::byte>(b, 1));  // tells the client it is being served
         while (s.read_some(b) != 0) {
         }
       });
@@ -76,6 +78,8 @@ TEST(Serve, WaitsForOpenConnectionsAfterClose) {
     });
     auto client = net::tcp_stream::connect(lst.local_endpoint());
     client.write_all("x");
+    std::byte echo[1];
+    client.read_exact(echo);  // accepted and served (not only queued in the backlog)
     lst.close();
     for (int i = 0; i < 20; ++i) spindle::this_fiber::sleep_for(1ms);
     EXPECT_FALSE(returned.load());  // the connection is still open
