@@ -12,7 +12,7 @@
 // action), so sanitizers and crash reporters keep working.
 //
 // Every overflow reaches the guard region before any other memory as long as
-// no frame skips more than the region's 64 KiB untouched: frames compiled
+// no frame skips more than the region's 16 KiB untouched: frames compiled
 // with -fstack-clash-protection touch every page (the library, its tests and
 // samples are; USER_GUIDE asks applications to be).
 #pragma once

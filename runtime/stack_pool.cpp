@@ -14,10 +14,10 @@ namespace {
 // Linux >= 6.13; Debian 12's headers predate it.
 constexpr int madv_guard_install = 102;
 
-// Slabs hold about 8 MiB of stacks and guards (64 default stacks): few
-// mappings, and a fresh slab is cheap because MAP_NORESERVE pages cost
-// nothing until touched.
-constexpr std::size_t slab_target_bytes = std::size_t{8} << 20;
+// Slabs hold about 5 MiB of stacks and guards (64 default stacks of 64 KiB
+// above 16 KiB guards): few mappings, and a fresh slab is cheap because
+// MAP_NORESERVE pages cost nothing until touched.
+constexpr std::size_t slab_target_bytes = std::size_t{5} << 20;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 

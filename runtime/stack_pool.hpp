@@ -7,10 +7,13 @@
 // Each stack grows down from its stack_block header, which sits at its top;
 // the guard region below it catches overflows, so no stack ever has another
 // stack directly below it (unless options.stack_guard is off). The guard is
-// 64 KiB (`guard_bytes`), not one page: a frame skips at most that much
-// without touching it when it was compiled with -fstack-clash-protection
-// (x86-64 probes every 4 KiB, GCC on AArch64 assumes a 64 KiB guard), and
-// code built without the flag is still caught for frames under 64 KiB.
+// 16 KiB (`guard_bytes`), not one page: frames compiled with
+// -fstack-clash-protection touch every 4 KiB page (x86-64 does; on AArch64
+// the build asks GCC to, see CMakeLists.txt), and code built without the flag
+// is still caught for frames under 16 KiB (a 12 KiB local array). Not more:
+// a 64 KiB guard spread the stacks of 10,000 sleeping fibers over twice the
+// address space, and their wake-up lateness (spindle-bench sleep p50) grew
+// from ~75 to ~250 us; 16 KiB measured ~80 us.
 // Guard regions are installed with MADV_GUARD_INSTALL where the kernel has it
 // (Linux >= 6.13): the slab stays one VMA, and a guard costs neither memory
 // nor a mapping. Older kernels fall back to mprotect(PROT_NONE), which splits
@@ -99,7 +102,7 @@ class stack_pool {
 
   static constexpr std::size_t cache_limit = 64;
   static constexpr std::size_t keep_warm = 1024;
-  static constexpr std::size_t guard_bytes = std::size_t{64} << 10;
+  static constexpr std::size_t guard_bytes = std::size_t{16} << 10;
   // The largest stack_size accepted (runtime_core checks options against it):
   // Go's limit for a goroutine stack, far beyond what any fiber should need,
   // and small enough that no size arithmetic here can overflow.

@@ -240,7 +240,7 @@ TEST(StackMemory, OnlyTheFibersThatFindNoStackFail) {
     EXPECT_GE(returned, 1) << workers << " worker(s)";
     EXPECT_GE(failed, 1) << workers << " worker(s)";
     if (workers == 1) {
-      // One 8 MiB slab holds 64 stacks of 64 KiB, each above a 64 KiB guard
+      // One 5 MiB slab holds 64 stacks of 64 KiB, each above a 16 KiB guard
       // (stack_pool.cpp); the block_on fiber holds one of them.
       EXPECT_EQ(returned, 63);
     }

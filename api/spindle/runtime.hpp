@@ -52,8 +52,8 @@ struct options {
   // Upper bound of the run_blocking() thread pool; threads start on demand
   // and exit after 10 s idle.
   std::size_t blocking_threads = 512;
-  // A 64 KiB guard region under every stack, so an overflow is reported by
-  // name instead of corrupting memory (frames larger than 64 KiB only in code
+  // A 16 KiB guard region under every stack, so an overflow is reported by
+  // name instead of corrupting memory (frames larger than 16 KiB only in code
   // built with -fstack-clash-protection, see docs/USER_GUIDE.md, "Stacks").
   // Costs nothing per switch; on kernels older than 6.13 it costs 2 memory
   // mappings per stack (see docs/DESIGN.md, "Stacks").
