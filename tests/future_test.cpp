@@ -19,6 +19,7 @@
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
+using spindle::test::future_error_of;
 using spindle::test::two_workers;
 using steady = std::chrono::steady_clock;
 
@@ -30,17 +31,6 @@ std::vector<spindle::future<T>> futures_of(std::vector<spindle::promise<T>>& pro
   std::vector<spindle::future<T>> futures;
   for (auto& p : promises) futures.push_back(p.get_future());
   return futures;
-}
-
-template <class F>
-std::future_errc future_error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::future_error& e) {
-    return static_cast<std::future_errc>(e.code().value());
-  }
-  ADD_FAILURE() << "no std::future_error";
-  return {};
 }
 
 }  // namespace

@@ -13,17 +13,9 @@
 #include "test_support.hpp"
 
 using spindle::test::two_workers;
+using spindle::test::future_error_of;
 
 namespace {
-
-std::future_errc future_error_of(auto f) {
-  try {
-    f();
-  } catch (const std::future_error& e) {
-    return static_cast<std::future_errc>(e.code().value());
-  }
-  return std::future_errc{};
-}
 
 TEST(PackagedTask, ResultReachesTheFutureFromAFiber) {
   spindle::runtime rt(two_workers());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <spindle/runtime.hpp>
+#include <future>
 #include <system_error>
 
 namespace spindle::test {
@@ -32,6 +33,18 @@ std::error_code error_code_of(F f) {
     return e.code();
   }
   return std::error_code();
+}
+
+// The std::future_errc of the std::future_error f() throws; a value-initialised
+// one (0, no error) if f returns. Any other exception propagates.
+template <class F>
+std::future_errc future_error_of(F f) {
+  try {
+    f();
+  } catch (const std::future_error& e) {
+    return static_cast<std::future_errc>(e.code().value());
+  }
+  return std::future_errc{};
 }
 
 // Recurses until the stack overflows (a volatile buffer per frame so the
