@@ -30,36 +30,24 @@ class recursive_mutex {
   recursive_mutex& operator=(const recursive_mutex&) = delete;
 
   void lock() {
-    const detail::owner_id me = detail::caller_id();
-    if (relock(me)) return;
-    inner_.lock();
-    own(me);
+    acquire([this] {
+      inner_.lock();
+      return true;
+    });
   }
 
   bool try_lock() noexcept {
-    const detail::owner_id me = detail::caller_id();
-    if (relock(me)) return true;
-    if (!inner_.try_lock()) return false;
-    own(me);
-    return true;
+    return acquire([this]() noexcept { return inner_.try_lock(); });
   }
 
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    const detail::owner_id me = detail::caller_id();
-    if (relock(me)) return true;
-    if (!inner_.try_lock_for(d)) return false;
-    own(me);
-    return true;
+    return acquire([&] { return inner_.try_lock_for(d); });
   }
 
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp) {
-    const detail::owner_id me = detail::caller_id();
-    if (relock(me)) return true;
-    if (!inner_.try_lock_until(tp)) return false;
-    own(me);
-    return true;
+    return acquire([&] { return inner_.try_lock_until(tp); });
   }
 
   void unlock() {
@@ -73,16 +61,20 @@ class recursive_mutex {
   }
 
  private:
-  // The owner locking again: only the owner can see its own id in owner_
-  // (anyone else reads another id or no_owner), so no race decides this.
-  bool relock(detail::owner_id me) noexcept {
-    if (owner_.load(std::memory_order_relaxed) != me) return false;
-    ++depth_;
-    return true;
-  }
-  void own(detail::owner_id me) noexcept {
+  // The owner locking again only counts: only the owner can see its own id
+  // in owner_ (anyone else reads another id or no_owner), so no race decides
+  // this. Anyone else takes inner_ with lock_inner() and becomes the owner.
+  template <class LockInner>
+  bool acquire(LockInner lock_inner) {
+    const detail::owner_id me = detail::caller_id();
+    if (owner_.load(std::memory_order_relaxed) == me) {
+      ++depth_;
+      return true;
+    }
+    if (!lock_inner()) return false;
     owner_.store(me, std::memory_order_relaxed);
     depth_ = 1;
+    return true;
   }
 
   mutex inner_;
