@@ -68,10 +68,10 @@ class store {
   // Runs f(map) with the shard of `key` locked; expired entries of that key
   // are gone before f sees the map.
   template <class F>
-  decltype(auto) with_key(std::string_view key, F f) {
-    shard& s = shards_[std::hash<std::string_view>()(key) % shards_.size()];
+  decltype(auto) with_key(const std::string& key, F f) {
+    shard& s = shards_[std::hash<std::string>()(key) % shards_.size()];
     std::lock_guard lock(s.mutex);
-    if (auto it = s.map.find(std::string(key));
+    if (auto it = s.map.find(key);
         it != s.map.end() && it->second.expires && *it->second.expires <= kv_clock::now()) {
       s.map.erase(it);
     }
