@@ -3,9 +3,9 @@
 #include <spindle/runtime.hpp>
 #include <spindle/this_fiber.hpp>
 
-#include "fiber_switch.hpp"
-#include "runtime_core.hpp"
-#include "stack_pool.hpp"
+#include "fiber/fiber_switch.hpp"
+#include "sched/runtime_core.hpp"
+#include "fiber/stack_pool.hpp"
 
 #include <cxxabi.h>
 

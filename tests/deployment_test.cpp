@@ -15,7 +15,7 @@
 #include <string>
 #include <thread>
 
-#include "cpu_quota.hpp"
+#include "sched/cpu_quota.hpp"
 
 namespace {
 

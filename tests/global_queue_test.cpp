@@ -2,7 +2,7 @@
 // while the queue cannot allocate are kept (spilled), not dropped, and every
 // one of them comes out exactly once; spawns from a plain thread in that
 // state all run.
-#include "global_queue.hpp"
+#include "sched/global_queue.hpp"
 
 #include <gtest/gtest.h>
 

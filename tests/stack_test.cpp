@@ -2,8 +2,8 @@
 // named report, never in a neighbouring fiber's stack; a spawn that finds no
 // memory for the fiber throws, a fiber that finds none for its stack fails
 // alone; stack sizes out of range are refused at construction.
-#include "fiber_allocator.hpp"  // runtime/: the fault-injection seams
-#include "runtime_core.hpp"
+#include "fiber/fiber_allocator.hpp"  // runtime/: the fault-injection seams
+#include "sched/runtime_core.hpp"
 #include "test_support.hpp"
 #include "unprobed_frames.hpp"
 

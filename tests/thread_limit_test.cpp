@@ -3,7 +3,7 @@
 // std::system_error with errc::resource_unavailable_try_again).
 //
 // The failure is injected through spindle::detail::thread_start_hook, which
-// every thread the library creates passes (runtime/thread_start.hpp). A real
+// every thread the library creates passes (runtime/sched/thread_start.hpp). A real
 // limit is not sound here: these tests may run as root, which RLIMIT_NPROC
 // does not bind; a cgroup needs privileges; and a real limit would also stop
 // the sanitizer runtimes' own threads and other processes of the same user.
@@ -19,7 +19,7 @@
 #include <system_error>
 #include <thread>
 
-#include "thread_start.hpp"
+#include "sched/thread_start.hpp"
 
 using namespace std::chrono_literals;
 

@@ -26,7 +26,7 @@
 namespace spindle {
 namespace detail {
 
-// Implemented in runtime/when_any.cpp; states are all valid.
+// Implemented in runtime/future/when_any.cpp; states are all valid.
 future<std::size_t> when_any_of(std::vector<std::shared_ptr<future_state_base>> states);
 
 template <class T, class Take>

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Compile-only check of the kqueue reactor backend on a platform without
-# kqueue (Linux): runtime/kqueue_reactor.cpp is syntax-checked against the
+# kqueue (Linux): runtime/io/kqueue_reactor.cpp is syntax-checked against the
 # declaration header tests/kqueue_compile/sys/event.h, which stands in for
 # the system's <sys/event.h>. Run from anywhere; exits non-zero on failure.
 #   CXX=clang++ tests/kqueue_compile/check.sh
@@ -8,5 +8,5 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "${CXX:-c++}" -std=c++20 -fsyntax-only -Wall -Wextra -Werror \
   -I "$root/tests/kqueue_compile" -I "$root/api" -I "$root/runtime" \
-  "$root/runtime/kqueue_reactor.cpp"
+  "$root/runtime/io/kqueue_reactor.cpp"
 echo "kqueue_reactor.cpp: compile check passed"

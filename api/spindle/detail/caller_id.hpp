@@ -19,7 +19,7 @@ inline constexpr owner_id no_owner = 0;
 // by real addresses).
 inline constexpr owner_id handed_over = 2;
 
-// Implemented in runtime/sync_caller_id.cpp.
+// Implemented in runtime/sync/caller_id.cpp.
 owner_id caller_id() noexcept;
 
 // The identity of the fiber whose id is `fiber_id`.

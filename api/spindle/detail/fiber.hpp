@@ -27,7 +27,7 @@ class local_values;
 struct stack_block;
 
 // Scheduler-private state of a fiber. Written only by the worker that runs or
-// switches the fiber, except `park` (see runtime/fiber_switch.cpp for the park
+// switches the fiber, except `park` (see runtime/fiber/fiber_switch.cpp for the park
 // protocol) and `spill_next` (guarded by the global queue that holds it).
 struct fiber_sched_state {
   void* context = nullptr;          // saved machine context while suspended
@@ -46,7 +46,7 @@ struct fiber_sched_state {
   // innermost one), or null; it is who "this fiber" is meanwhile. Touched only
   // by the code running on this stack.
   fiber* inline_child = nullptr;
-  // The next fiber in the global queue's spill list (runtime/global_queue.hpp),
+  // The next fiber in the global queue's spill list (runtime/sched/global_queue.hpp),
   // used only when that queue could not allocate; guarded by its spill lock.
   fiber* spill_next = nullptr;
 };
@@ -73,7 +73,7 @@ class fiber {
   virtual ~fiber() = default;
 
   // Control blocks come from a size-classed pool with per-thread caches
-  // (runtime/fiber_allocator.cpp): spawn costs no malloc and few page faults.
+  // (runtime/fiber/fiber_allocator.cpp): spawn costs no malloc and few page faults.
   static void* operator new(std::size_t n);
   static void operator delete(void* p, std::size_t n) noexcept;
 
@@ -97,7 +97,7 @@ class fiber_with_result : public fiber {
 template <>
 class fiber_with_result<void> : public fiber {};
 
-// Destroys f's fiber_local values (runtime/fiber_local.cpp).
+// Destroys f's fiber_local values (runtime/fiber/fiber_local.cpp).
 void destroy_locals(fiber& f) noexcept;
 
 // The callable (already decay-copied with its arguments) and its result.

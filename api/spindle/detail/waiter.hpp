@@ -31,7 +31,7 @@
 // A fiber's wait() parks it with the scheduler's park protocol: the fiber is
 // published as parked only after it is completely off its stack, so an unpark
 // that races with the park is never lost and never resumes a fiber that is
-// still running (see runtime/fiber_switch.cpp). A thread's wait() blocks on
+// still running (see runtime/fiber/fiber_switch.cpp). A thread's wait() blocks on
 // a per-thread parker. A deadline is served by the runtime's timers for a fiber
 // and by the thread parker for a thread; either way the timed-out waiter is
 // claimed as timed_out, so it cannot also be notified, and the waiting side

@@ -59,7 +59,7 @@ namespace spindle::detail {
 
 class reactor;
 class io_handle;
-enum class io_dir : int;  // defined by runtime/reactor.hpp
+enum class io_dir : int;  // defined by runtime/io/reactor.hpp
 
 class socket_fd {
  public:

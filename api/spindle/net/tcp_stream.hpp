@@ -132,7 +132,7 @@ class tcp_stream {
   detail::socket_fd sock_;
   detail::clock::duration timeout_ = detail::clock::duration::max();  // max: none
   // The last recv() found the receive queue empty: the next read waits for
-  // readiness before it calls recv() (runtime/tcp_stream.cpp, read_once).
+  // readiness before it calls recv() (runtime/net/tcp_stream.cpp, read_once).
   // Touched only by the one fiber reading.
   bool read_drained_ = false;
 };

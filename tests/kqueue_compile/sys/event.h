@@ -1,4 +1,4 @@
-/* A minimal stand-in for <sys/event.h>, so that runtime/kqueue_reactor.cpp
+/* A minimal stand-in for <sys/event.h>, so that runtime/io/kqueue_reactor.cpp
  * can be compile-checked on Linux (tests/kqueue_compile/check.sh). It
  * declares only what the backend uses, with the types, values and
  * signatures of FreeBSD's kqueue(2) manual page and <sys/event.h>. It is

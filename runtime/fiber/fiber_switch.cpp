@@ -1,0 +1,97 @@
+// fiber_switch.cpp: the cold half of the switch machinery (first run, fiber
+// entry and exit) and this_fiber::yield. See fiber_switch.hpp.
+#include "fiber/fiber_switch.hpp"
+
+#include <spindle/this_fiber.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+
+namespace spindle::detail {
+namespace switch_detail {
+
+namespace {
+
+void complete(fiber& f) noexcept {
+  std::uintptr_t prev = f.join_state.exchange(join_done, std::memory_order_acq_rel);
+  if (prev == join_detached) {
+    if (f.error) report_detached_error(f);
+  } else if (prev != join_running) {
+    reinterpret_cast<waiter*>(prev)->notify();
+  }
+}
+
+}  // namespace
+
+// Cold: once per fiber, on its first run; the stack comes from the worker's
+// cache (no lock, no system call) unless the pool must map a new slab. The
+// try block costs nothing unless something is thrown.
+bool prepare_first_run(worker& w, fiber* f) noexcept {
+  stack_block* s;
+  try {
+    s = w.rt.stacks.acquire(w.stacks);
+  } catch (...) {
+    f->error = std::current_exception();
+    complete(*f);
+    f->release();  // the run's reference; the fiber never ran, so no stack to give back
+    return false;
+  }
+  s->owner = f;
+  s->san.tsan_fiber = tsan_create_fiber();
+  f->sched.stack = s;
+  f->sched.context = ctx::make_fcontext(s->top(), s->size, fiber_entry);
+  return true;
+}
+
+void fiber_entry(ctx::transfer_t t) {
+  land(t);
+  fiber* self = static_cast<worker*>(t.data)->current;
+  try {
+    self->run_body();
+  } catch (const fiber_unwind&) {
+    // Runtime shutdown unwound the stack; nothing to report, no result (the
+    // flag is already set by whoever threw, except a fiber_unwind of the
+    // fiber's own making).
+    self->sched.unwinding = true;
+  } catch (...) {
+    self->error = std::current_exception();
+  }
+  complete(*self);
+  // The fiber may have migrated: the worker is re-read, never cached.
+  switch_away(*current_worker(), self, after_switch_action::finish);
+  std::fputs("spindle: a finished fiber was resumed\n", stderr);
+  std::abort();
+}
+
+}  // namespace switch_detail
+
+using namespace switch_detail;
+
+// Scheduler loop -> fiber; a fiber that cannot get a stack fails without a switch.
+void resume_from_scheduler(worker& w, fiber* f) {
+  if (!f->sched.stack && !prepare_first_run(w, f)) return;
+  jump(w, nullptr, f, after_switch_action::none);
+}
+
+}  // namespace spindle::detail
+
+namespace spindle::this_fiber {
+
+// Guarded by `spindle-bench yield` (target < 15 ns): one ring pop, one push,
+// one jump; everything between jump_fcontext and the caller is inline.
+void yield() {
+  using namespace detail;
+  using namespace detail::switch_detail;
+  worker* w = current_worker();
+  if (!w || !w->current) [[unlikely]]
+    throw std::logic_error("spindle::this_fiber::yield called outside a fiber");
+  fiber* self = w->current;
+  worker& now = switch_away(*w, self, after_switch_action::requeue);
+  if (now.stopping.load(std::memory_order_relaxed) && !self->sched.unwinding) [[unlikely]] {
+    self->sched.unwinding = true;
+    throw fiber_unwind{};
+  }
+}
+
+}  // namespace spindle::this_fiber

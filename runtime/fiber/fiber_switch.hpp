@@ -1,0 +1,171 @@
+// fiber_switch: every context switch in spindle, and the park protocol.
+//
+// The switch path is inline (always): after a stack switch every `ret` until
+// the next `call` mispredicts, because the return-stack buffer still holds
+// the other context's return addresses, so each function level between
+// jump_fcontext and user code costs ~5 ns (measured with `spindle-bench yield`).
+//
+// A switch is one jump_fcontext (Boost.Context's assembly: save six callee-
+// saved registers, swap stack pointers, jump; ~5 ns on these machines). The
+// jumping side leaves a note in its worker (pending_prev, pending_action) and
+// the side that lands reads it *on the new stack*, once the old fiber is
+// completely off its own stack. Only then is the old fiber published:
+//
+//   requeue  (yield)   pushed to the tail of the local ring
+//   park     (wait)    marked parked; or, if an unpark came in the meantime,
+//                      pushed to run again
+//   finish             its stack goes back to the pool, its run reference is dropped
+//
+// So no other worker can ever resume a fiber that is still running on its
+// stack: the invariant the scheduler stands on (guarded by
+// tests/park_protocol_test.cpp, millions of cross-worker wake-ups under TSan).
+//
+// The park protocol (fiber_sched_state::park), between the parking fiber and
+// whoever unparks it (exactly one party, see waiter.hpp):
+//
+//   running --land()--> parked --unpark()--> (running, submitted)
+//   running --unpark()--> woken --land()--> (running, submitted)
+//
+// unpark() and land() each exchange the state; the one that sees the other's
+// mark submits the fiber. A fiber that finds itself already `woken` before it
+// switches does not switch at all.
+#pragma once
+
+#include "fiber/context_switch.hpp"
+#include "sched/runtime_core.hpp"
+#include "fiber/sanitizers.hpp"
+#include "sched/worker.hpp"
+
+namespace spindle::detail {
+namespace switch_detail {
+
+enum : std::uint32_t { park_running = 0, park_parked = 1, park_woken = 2 };
+
+void fiber_entry(ctx::transfer_t t);
+// Gives a fiber that has never run its stack and initial context. Without
+// memory for a stack the fiber fails instead, as if its body had thrown the
+// allocation's exception (its join rethrows it; detached, it is reported),
+// its run reference is dropped, and this returns false: the error reaches
+// that fiber's owner only, never the worker or the fiber that is switching.
+bool prepare_first_run(worker& w, fiber* f) noexcept;
+
+}  // namespace switch_detail
+
+// A queue entry whose fiber a joiner already ran inline (try_run_inline in
+// runtime.cpp): only the queue's reference is left to drop. For an entry the
+// caller holds (taken from a queue), sched.stack cannot change under it.
+inline bool ran_inline(const fiber* f) noexcept {
+  return !f->sched.stack && f->sched.started.load(std::memory_order_acquire);
+}
+
+// Before a fiber taken from a queue runs: false if a joiner already ran it
+// inline (the queue's reference is then dropped and the fiber skipped).
+inline bool claim_start(fiber* f) noexcept {
+  if (f->sched.stack || !f->sched.started.exchange(true, std::memory_order_acq_rel)) return true;
+  f->release();
+  return false;
+}
+
+namespace switch_detail {
+
+inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
+  return f ? f->sched.stack->san : w.sched_san;
+}
+
+// Runs on the new stack right after every jump: applies the note the
+// previous context left. Cost: a few stores, plus one atomic exchange to park.
+[[gnu::always_inline]] inline void land(ctx::transfer_t t) noexcept {
+  worker& w = *static_cast<worker*>(t.data);
+  after_switch(san_of(w, w.current));
+  fiber* prev = w.pending_prev;
+  after_switch_action action = w.pending_action;
+  w.pending_action = after_switch_action::none;
+  if (!prev) {
+    w.sched_context = t.fctx;
+    return;
+  }
+  switch (action) {
+    case after_switch_action::none:
+      prev->sched.context = t.fctx;
+      break;
+    case after_switch_action::requeue:
+      prev->sched.context = t.fctx;
+      w.push_local(prev, false);
+      break;
+    case after_switch_action::park:
+      prev->sched.context = t.fctx;
+      if (prev->sched.park.exchange(park_parked, std::memory_order_acq_rel) == park_woken) {
+        prev->sched.park.store(park_running, std::memory_order_relaxed);
+        if (w.push_local(prev, true)) w.rt.notify_work();
+      }
+      break;
+    case after_switch_action::finish:
+      w.release_finished(prev);
+      break;
+  }
+}
+
+// Switches from `self` (null: the scheduler loop) to `next` (null: the
+// scheduler loop), leaving `action` for the landing side to apply to `self`.
+// `next` already has a stack when `self` is null (resume_from_scheduler).
+// Returns the worker the caller resumed on (it may have migrated).
+[[gnu::always_inline]] inline worker& jump(worker& w, fiber* self, fiber* next, after_switch_action action) {
+  if (next && !next->sched.stack) [[unlikely]] {
+    if (!prepare_first_run(w, next)) next = nullptr;  // it failed: to the scheduler loop instead
+  }
+  w.pending_prev = self;
+  w.pending_action = action;
+  w.current = next;
+  // For contended mutex lockers (owner_running): one relaxed store to the
+  // worker's own line, lost in the noise of `spindle-bench yield`.
+  w.running.store(next ? fiber_owner_id(next->sched.id) : no_owner, std::memory_order_relaxed);
+  void* target = next ? next->sched.context : w.sched_context;
+  before_switch(san_of(w, self), san_of(w, next), action == after_switch_action::finish);
+  ctx::transfer_t t = switch_context(target, &w);
+  land(t);
+  return *static_cast<worker*>(t.data);
+}
+
+// The running fiber leaves its worker: straight to the next local fiber if
+// there is one (one jump), else to the scheduler loop.
+// Returns the worker the caller resumed on.
+[[gnu::always_inline]] inline worker& switch_away(worker& w, fiber* self, after_switch_action action) {
+  fiber* next = nullptr;
+  if (!w.stopping.load(std::memory_order_relaxed)) [[likely]] {
+    do next = w.next_local();
+    while (next && !claim_start(next));
+  }
+  return jump(w, self, next, action);
+}
+
+}  // namespace switch_detail
+
+// Scheduler loop -> fiber f; returns when the worker is back in its loop.
+void resume_from_scheduler(worker& w, fiber* f);
+
+// Parks the running fiber until unpark_fiber(). `on`: the waiter shutdown may
+// cancel, or null for a wait that must not be cancelled.
+[[gnu::always_inline]] inline void park_current(waiter* on) {
+  using namespace switch_detail;
+  worker& w = *current_worker();
+  fiber* self = w.current;
+  if (self->sched.park.load(std::memory_order_acquire) == park_woken) {
+    self->sched.park.store(park_running, std::memory_order_relaxed);
+    return;  // unparked before it even left
+  }
+  self->sched.blocked_on = on;
+  switch_away(w, self, after_switch_action::park);
+  self->sched.blocked_on = nullptr;
+}
+
+// Makes a parked (or parking) fiber runnable again. Exactly once per park.
+inline void unpark_fiber(fiber* f) noexcept {
+  using namespace switch_detail;
+  if (f->sched.park.exchange(park_woken, std::memory_order_acq_rel) == park_parked) {
+    f->sched.park.store(park_running, std::memory_order_relaxed);
+    f->sched.rt->submit(f, true);
+  }
+  // else: still on its way out; land() sees `woken` and submits it.
+}
+
+}  // namespace spindle::detail

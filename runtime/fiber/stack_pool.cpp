@@ -1,0 +1,132 @@
+#include "fiber/stack_pool.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+#include <new>
+#include <system_error>
+
+namespace spindle::detail {
+namespace {
+
+// Linux >= 6.13; Debian 12's headers predate it.
+constexpr int madv_guard_install = 102;
+
+// Slabs hold about 5 MiB of stacks and guards (64 default stacks of 64 KiB
+// above 16 KiB guards): few mappings, and a fresh slab is cheap because
+// MAP_NORESERVE pages cost nothing until touched.
+constexpr std::size_t slab_target_bytes = std::size_t{5} << 20;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Installs a guard region without splitting the mapping where the kernel can.
+void install_guard(char* page, std::size_t len) {
+  static std::atomic<bool> guard_install_works{true};
+  if (guard_install_works.load(std::memory_order_relaxed)) {
+    if (::madvise(page, len, madv_guard_install) == 0) return;
+    if (errno != EINVAL) throw std::system_error(errno, std::generic_category(), "madvise(MADV_GUARD_INSTALL)");
+    guard_install_works.store(false, std::memory_order_relaxed);
+  }
+  if (::mprotect(page, len, PROT_NONE) != 0)
+    throw std::system_error(errno, std::generic_category(),
+                            "spindle: mprotect of a stack guard region (raise vm.max_map_count, or "
+                            "options.stack_guard = false)");
+}
+
+}  // namespace
+
+// stack_size <= max_stack_size (runtime_core checks the option), so no sum
+// or rounding here can overflow.
+stack_pool::stack_pool(std::size_t stack_size, bool guard_pages)
+    : stack_size_(round_up(stack_size, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)))),
+      page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))),
+      guard_(guard_pages ? round_up(guard_bytes, page_) : 0),
+      stride_(stack_size_ + guard_),
+      per_slab_(stride_ >= slab_target_bytes ? 1 : slab_target_bytes / stride_) {}
+
+stack_pool::~stack_pool() {
+  for (const slab& s : slabs_) ::munmap(s.base, s.bytes);
+}
+
+// Throws with the pool unchanged (see "Out of memory" in stack_pool.hpp).
+void stack_pool::add_slab() {
+  slabs_.reserve(slabs_.size() + 1);  // the one allocation that could fail after the mmap
+  if (refuse_new_slabs.load(std::memory_order_relaxed)) throw std::bad_alloc();
+  std::size_t bytes = per_slab_ * stride_;
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  char* base = static_cast<char*>(mem);
+  try {
+    for (std::size_t i = 0; i < per_slab_ && guard_; ++i) install_guard(base + i * stride_, guard_);
+  } catch (...) {
+    ::munmap(mem, bytes);
+    throw;
+  }
+  slabs_.push_back({base, bytes});
+  // Thread the new stacks onto the shared list, lowest address first out.
+  for (std::size_t i = per_slab_; i-- > 0;) {
+    char* top = base + (i + 1) * stride_ - sizeof(stack_block);
+    top -= reinterpret_cast<std::uintptr_t>(top) % 64;
+    auto* b = new (top) stack_block;
+    b->bottom = base + i * stride_ + guard_;
+    b->size = static_cast<std::size_t>(top - b->bottom);
+    b->san.stack_bottom = b->bottom;
+    b->san.stack_size = b->size;
+    b->next = free_;
+    free_ = b;
+  }
+  free_count_ += per_slab_;
+}
+
+stack_block* stack_pool::refill(stack_cache& cache) {
+  std::lock_guard<spinlock> g(lock_);
+  if (!free_) add_slab();
+  // Take up to half a cache's worth at once, to amortise the lock.
+  stack_block* first = free_;
+  free_ = first->next;
+  --free_count_;
+  for (std::size_t i = 0; i < cache_limit / 2 && free_; ++i) {
+    stack_block* b = free_;
+    free_ = b->next;
+    --free_count_;
+    b->next = cache.head;
+    cache.head = b;
+    ++cache.count;
+  }
+  return first;
+}
+
+void stack_pool::spill(stack_cache& cache) noexcept {
+  std::size_t n = cache.count / 2;
+  std::lock_guard<spinlock> g(lock_);
+  for (std::size_t i = 0; i < n; ++i) {
+    stack_block* b = cache.head;
+    cache.head = b->next;
+    --cache.count;
+    if (free_count_ >= keep_warm) {
+      // Give the used pages back; the header page stays (it holds the links).
+      std::size_t len = static_cast<std::size_t>(reinterpret_cast<char*>(b) - b->bottom);
+      len -= len % page_;
+      if (len) ::madvise(b->bottom, len, MADV_DONTNEED);
+    }
+    b->next = free_;
+    free_ = b;
+    ++free_count_;
+  }
+}
+
+void stack_pool::drain(stack_cache& cache) noexcept {
+  std::lock_guard<spinlock> g(lock_);
+  while (stack_block* b = cache.head) {
+    cache.head = b->next;
+    b->next = free_;
+    free_ = b;
+    ++free_count_;
+  }
+  cache.count = 0;
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,75 @@
+#include "sched/blocking_pool.hpp"
+
+#include "sched/thread_start.hpp"
+
+#include <chrono>
+#include <thread>
+
+namespace spindle::detail {
+
+namespace {
+constexpr auto idle_timeout = std::chrono::seconds(10);
+}
+
+void blocking_pool::stop() {
+  std::unique_lock<std::mutex> g(m_);
+  stopping_ = true;
+  work_cv_.notify_all();
+  exit_cv_.wait(g, [&] { return threads_ == 0; });
+}
+
+void blocking_pool::submit(blocking_job& job) {
+  std::unique_lock<std::mutex> g(m_);
+  if (stopping_) {
+    g.unlock();
+    job.run();
+    job.done->notify();
+    return;
+  }
+  if (idle_ == 0 && threads_ < max_threads_) {
+    // A thread that cannot be created (thread limit: std::system_error,
+    // EAGAIN) changes nothing here. With a thread running, the job is queued
+    // anyway: every counted thread looks at the queue before it exits, so a
+    // busy one takes the job when its call returns. With none, the caller
+    // gets the exception and the job is never queued (it lives in the
+    // caller's frame, which the exception unwinds). The new thread needs m_
+    // before it looks at anything, so counting it after the start is safe.
+    try {
+      start_thread([this] { thread_main(); }).detach();
+      ++threads_;
+    } catch (...) {
+      if (threads_ == 0) throw;
+    }
+  }
+  job.next = nullptr;
+  if (tail_) tail_->next = &job; else head_ = &job;
+  tail_ = &job;
+  if (idle_ > 0) work_cv_.notify_one();
+}
+
+void blocking_pool::thread_main() {
+  name_this_thread("spindle-blk");
+  std::unique_lock<std::mutex> g(m_);
+  for (;;) {
+    if (blocking_job* job = head_) {
+      head_ = job->next;
+      if (!head_) tail_ = nullptr;
+      g.unlock();
+      job->run();
+      job->done->notify();  // last touch of the job: its fiber may return now
+      g.lock();
+      continue;
+    }
+    if (stopping_) break;
+    ++idle_;
+    bool woke = work_cv_.wait_for(g, idle_timeout, [&] { return head_ || stopping_; });
+    --idle_;
+    if (!woke) break;
+  }
+  // The destructor may return (and free *this) as soon as it sees threads_ == 0
+  // under the lock, so notify while still holding it.
+  --threads_;
+  exit_cv_.notify_all();
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,164 @@
+// worker: one OS thread of a runtime and the fibers it runs.
+//
+// Ownership: every field is touched only by the worker's own thread, except
+//  * `local` (thieves take from its head, see run_queue.hpp),
+//  * `runnext` (thieves may take it when the ring is empty),
+//  * `park_state`, `park_m`, `park_cv` (unpark() from any thread),
+//  * `running` (read by contended mutex lockers, see owner_running()).
+//
+// Where a worker's thread runs: either its *scheduler loop* on the thread's
+// own stack (run(): find work, park), or a fiber. Fibers switch directly to
+// the next runnable fiber when they block or yield, and fall back to the
+// scheduler loop only when nothing is runnable locally; so the common switch
+// is one jump, not two.
+#pragma once
+
+#include "sched/run_queue.hpp"
+#include "fiber/sanitizers.hpp"
+#include "fiber/stack_pool.hpp"
+
+#include <spindle/detail/caller_id.hpp>
+#include <spindle/detail/waiter.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace spindle::detail {
+
+class runtime_core;
+
+// What the next context does to the fiber that just switched away, once it
+// is off its stack (the park protocol: see fiber_switch.cpp).
+enum class after_switch_action : std::uint8_t { none, requeue, park, finish };
+
+class worker {
+ public:
+  worker(runtime_core& rt, std::uint32_t index);
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void start();
+  void join();
+
+  // Makes f runnable on this worker; must run on this worker's thread.
+  // `woken`: f was readied by a fiber here, so it goes in the runnext slot
+  // (a message and its receiver stay in one cache); new or yielded fibers go
+  // to the tail of the ring. Returns true if other workers should be told
+  // about new work.
+  bool push_local(fiber* f, bool woken) noexcept;
+
+  // The next fiber this worker should run from its own queues, or null.
+  // Every 61st call looks at the global queue first, so it cannot starve.
+  fiber* next_local() noexcept;
+
+  // Go checks its global queue every 61 scheduling rounds: often enough that
+  // it cannot starve, rarely enough to stay off the shared cache line; a
+  // prime so that it does not fall into step with a program's own periods.
+  static constexpr std::uint32_t global_check_interval = 61;
+  // A fiber readied by the running one takes the runnext slot, but at most
+  // this many times in a row, so two fibers passing messages cannot starve
+  // the ring (Tokio: MAX_LIFO_POLLS_PER_TICK = 3).
+  static constexpr std::uint32_t max_runnext_streak = 3;
+
+  // Wakes the worker if it is parked (or makes its next park return at once).
+  void unpark() noexcept;
+
+  // A finished fiber is off its stack: the stack goes back to the pool (warm,
+  // for the next spawn) and the run's reference is dropped.
+  void release_finished(fiber* f) noexcept;
+
+  // The scheduler loop: runs fibers until the runtime stops.
+  void run();
+
+  runtime_core& rt;
+  const std::uint32_t index;
+
+  run_queue local;
+  std::atomic<fiber*> runnext{nullptr};
+
+  // caller_id() of the running fiber (no_owner in the scheduler loop):
+  // written by this worker at every switch, read by spinning mutex lockers to
+  // tell whether the holder is running (spin) or suspended (park at once).
+  std::atomic<owner_id> running{no_owner};
+
+  // ---- owned by the worker's thread
+  fiber* current = nullptr;            // the running fiber; null in the scheduler loop
+  void* sched_context = nullptr;       // the scheduler loop's context while a fiber runs
+  sanitizer_context sched_san;         // the scheduler loop's stack, for the sanitizers
+  fiber* pending_prev = nullptr;       // the fiber that just switched away, and
+  after_switch_action pending_action = after_switch_action::none;  // what to do with it
+  stack_cache stacks;
+  std::uint32_t until_periodic = global_check_interval;  // rounds left to the periodic check
+  std::uint32_t runnext_streak = 0;    // consecutive runs from runnext (bounded)
+  std::uint64_t rng;                   // victim selection
+  bool searching = false;
+  // While this worker polls the reactor, the fibers it wakes go to the tail
+  // of its ring in event order (not one by one through runnext, each
+  // displacing the last), and other workers are told once, after the poll.
+  bool polling = false;
+  bool polled_work = false;            // a poll queued fibers; whoever polled tells the others
+  // A copy of runtime_core::stopping() in the worker's own cache line, read
+  // on every switch (set once, by shutdown, before the workers are woken).
+  std::atomic<bool> stopping{false};
+  std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
+
+ private:
+  fiber* periodic_check() noexcept;    // every 61st next_local(): timers, IO, global queue
+  void push_overflow(fiber* f) noexcept;  // the ring is full
+  fiber* find_work();                  // scheduler loop: local, global, timers, IO, steal; parks
+  fiber* steal() noexcept;
+  fiber* take_global() noexcept;
+  bool any_work_visible() noexcept;
+  void park();
+  void poll_io_nonblocking() noexcept;
+  // Polls the reactor until `deadline` (see reactor::poll) with `polling` set.
+  void poll_io(const clock::time_point* deadline) noexcept;
+
+  enum : int { park_empty = 0, park_notified = 1, parked_condvar = 2, parked_driver = 3 };
+  std::atomic<int> park_state_{park_empty};
+  std::mutex park_m_;
+  std::condition_variable park_cv_;
+  std::thread thread_;
+};
+
+// Hot paths (yield, wake, spawn; guarded by `spindle-bench yield` and
+// `pingpong`): a few loads and stores and at most one CAS, no fence.
+inline bool worker::push_local(fiber* f, bool woken) noexcept {
+  if (woken) {
+    fiber* displaced = runnext.exchange(f, std::memory_order_acq_rel);
+    if (!displaced) return false;  // this worker runs it next: nobody else need look
+    f = displaced;
+  }
+  if (!local.try_push(f)) push_overflow(f);
+  return true;
+}
+
+inline fiber* worker::next_local() noexcept {
+  if (--until_periodic == 0) [[unlikely]] {
+    until_periodic = global_check_interval;
+    if (fiber* f = periodic_check()) return f;
+  }
+  if (runnext_streak < max_runnext_streak && runnext.load(std::memory_order_relaxed)) {
+    if (fiber* f = runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+      ++runnext_streak;
+      return f;
+    }
+  }
+  runnext_streak = 0;
+  if (fiber* f = local.pop()) return f;
+  if (runnext.load(std::memory_order_relaxed)) return runnext.exchange(nullptr, std::memory_order_acq_rel);
+  return nullptr;
+}
+
+// The worker whose thread is calling, or null. Not inlined and with a compiler
+// barrier: a fiber may resume on another thread, so the thread-local must be
+// re-read after every switch, never cached (ClickHouse/silk#66).
+worker* current_worker() noexcept;
+void set_current_worker(worker* w) noexcept;
+// Describes the calling thread's own stack as a scheduler-loop context.
+void bind_scheduler_context(sanitizer_context& san) noexcept;
+
+}  // namespace spindle::detail
