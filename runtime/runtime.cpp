@@ -126,14 +126,13 @@ void wait_for_completion(fiber& f) {
                                             std::memory_order_acq_rel)) {
     return;  // finished meanwhile
   }
-  wake r = w.wait();
-  if (r == wake::cancelled) {
-    // Shutdown runs fibers one at a time on one thread, so the joined fiber
-    // is not inside complete() now: withdrawing the waiter is race-free.
+  w.park({wait_kind::join, &f}, no_deadline, [&] {
+    // Only shutdown cancels this wait, and shutdown runs fibers one at a
+    // time on one thread, so the joined fiber is not inside complete() now:
+    // withdrawing the waiter is race-free.
     expected = reinterpret_cast<std::uintptr_t>(&w);
     f.join_state.compare_exchange_strong(expected, join_running, std::memory_order_acq_rel);
-    waiter::rethrow_if_cancelled(r);
-  }
+  });
 }
 
 void throw_unwound_join(fiber& f) {
@@ -184,7 +183,7 @@ void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
   waiter w;
   job.done = &w;
   rt.blocking.submit(job);
-  w.wait_uncancellable();
+  w.park({wait_kind::blocking_call, &job});
 }
 
 }  // namespace detail
@@ -194,7 +193,7 @@ namespace this_fiber {
 void sleep_until(detail::clock::time_point deadline) {
   if (!detail::current_fiber()) throw std::logic_error("spindle::this_fiber::sleep_until called outside a fiber");
   detail::waiter w;
-  detail::waiter::rethrow_if_cancelled(w.wait_until(deadline));
+  w.park({detail::wait_kind::sleep, nullptr}, deadline);
 }
 
 std::uint64_t id() {

@@ -30,7 +30,7 @@ struct slot {
   void sleep() {
     waiter me;
     w.store(&me, std::memory_order_release);
-    ASSERT_EQ(me.wait(), wake::notified);
+    ASSERT_EQ(me.park({}), wake::notified);
   }
   // Spins (yielding) until the other side is posted, then wakes it.
   void wake_peer() {
@@ -88,7 +88,7 @@ TEST(ParkProtocol, PlainThreadWakesFibersAndFibersWakeThreads) {
       wake(fiber_slot);
       waiter me;  // a plain thread's waiter: blocks the thread
       thread_slot.store(&me, std::memory_order_release);
-      EXPECT_EQ(me.wait(), wake::notified);
+      EXPECT_EQ(me.park({}), wake::notified);
     }
   });
   long count = rt.block_on([&] {
@@ -96,7 +96,7 @@ TEST(ParkProtocol, PlainThreadWakesFibersAndFibersWakeThreads) {
     for (int i = 0; i < rounds; ++i) {
       waiter me;
       fiber_slot.store(&me, std::memory_order_release);
-      EXPECT_EQ(me.wait(), wake::notified);
+      EXPECT_EQ(me.park({}), wake::notified);
       ++c;
       wake(thread_slot);
     }
@@ -118,7 +118,7 @@ TEST(ParkProtocol, TimeoutAndNotifyRaceClaimsExactlyOnce) {
         waiter me;
         s.store(&me, std::memory_order_release);
         // A deadline about now: the timer and the notifier race.
-        wake r = me.wait_until(std::chrono::steady_clock::now() + std::chrono::microseconds(i % 50));
+        wake r = me.park({}, std::chrono::steady_clock::now() + std::chrono::microseconds(i % 50));
         (r == wake::notified ? notified : timed_out).fetch_add(1);
         // `me` must outlive the notifier's (possibly failing) claim.
         while (!notifier_done.load()) spindle::this_fiber::yield();

@@ -69,7 +69,7 @@ class channel {
     T copy(v);
     send(std::move(copy));
   }
-  void send(T&& v) const { give(v, detail::blocking::forever, {}); }
+  void send(T&& v) const { give(v, detail::blocking::until_deadline, detail::no_deadline); }
 
   bool try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
@@ -98,7 +98,9 @@ class channel {
     return give(v, detail::blocking::until_deadline, detail::to_deadline(tp));
   }
 
-  std::optional<T> recv() const { return take(detail::blocking::forever, {}); }
+  std::optional<T> recv() const {
+    return take(detail::blocking::until_deadline, detail::no_deadline);
+  }
   // nullopt if no value is available right now (or closed and drained).
   std::optional<T> try_recv() const { return take(detail::blocking::never, {}); }
   template <class Rep, class Period>
@@ -172,15 +174,11 @@ class channel {
     detail::wait_node node(w, &op);
     s.enqueue_sender(node);
     s.lock.unlock();
-    const detail::wake r = park(w, how, deadline);
-    if (r != detail::wake::notified) {
-      {
-        std::lock_guard g(s.lock);
-        s.withdraw_sender(node);
-      }
-      detail::waiter::rethrow_if_cancelled(r);
-      return false;
-    }
+    const detail::wake r = w.park({detail::wait_kind::channel_send, &s}, deadline, [&] {
+      std::lock_guard g(s.lock);
+      s.withdraw_sender(node);
+    });
+    if (r != detail::wake::notified) return false;  // timed out
     if (op.outcome == detail::chan_step::closed) throw channel_closed();
     return true;
   }
@@ -201,21 +199,11 @@ class channel {
     detail::wait_node node(w, &op);
     s.enqueue_receiver(node);
     s.lock.unlock();
-    const detail::wake r = park(w, how, deadline);
-    if (r != detail::wake::notified) {
-      {
-        std::lock_guard g(s.lock);
-        s.withdraw_receiver(node);
-      }
-      detail::waiter::rethrow_if_cancelled(r);
-    }
+    w.park({detail::wait_kind::channel_recv, &s}, deadline, [&] {
+      std::lock_guard g(s.lock);
+      s.withdraw_receiver(node);
+    });
     return out;  // empty after a timeout or when woken by close
-  }
-
-  static detail::wake park(detail::waiter& w, detail::blocking how,
-                           detail::clock::time_point deadline) {
-    if (how == detail::blocking::forever || deadline == detail::no_deadline) return w.wait();
-    return w.wait_until(deadline);
   }
 
   std::shared_ptr<state> state_;

@@ -255,10 +255,10 @@ std::size_t run_select(C&... cases) {
     });
   }
   locks.unlock();
-  const wake r = deadline == no_deadline ? w.wait() : w.wait_until(deadline);
-  each_channel_case([](auto& c) { c.unlink(); });
-  waiter::rethrow_if_cancelled(r);
+  auto unlink_all = [&] { each_channel_case([](auto& c) { c.unlink(); }); };
+  const wake r = w.park({wait_kind::select, nullptr}, deadline, unlink_all);
   if (r == wake::timed_out) return run_other(timeout_case_index);
+  unlink_all();  // notified through one case: the others are still linked
 
   // Notified: exactly one case has an outcome, set by the party that claimed w.
   for (std::size_t i : chan_idx) {

@@ -35,14 +35,10 @@ bool future_state_base::wait_until(clock::time_point deadline) {
     if (ready()) return true;
     waiters_.push_back(node);
   }
-  const wake r = deadline == no_deadline ? w.wait() : w.wait_until(deadline);
-  if (r != wake::notified) {
-    {
-      std::lock_guard g(lock_);
-      waiters_.erase_if_linked(node);
-    }
-    waiter::rethrow_if_cancelled(r);
-  }
+  w.park({wait_kind::future, this}, deadline, [&] {
+    std::lock_guard g(lock_);
+    waiters_.erase_if_linked(node);
+  });
   return ready();
 }
 

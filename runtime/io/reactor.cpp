@@ -191,12 +191,12 @@ io_result reactor::wait_queued(io_handle& h, io_dir d, const clock::time_point* 
     h.dirs[static_cast<int>(d)].waiters.erase_if_linked(n);
     return io_result::ready;
   }
-  detail::wake r = deadline ? w.wait_until(*deadline) : w.wait();
-  if (r != detail::wake::notified) {
+  const detail::wait_kind kind =
+      d == io_dir::read ? detail::wait_kind::io_read : detail::wait_kind::io_write;
+  const detail::wake r = w.park({kind, &h}, deadline ? *deadline : no_deadline, [&] {
     std::lock_guard<spinlock> g(h.lock);
     h.dirs[static_cast<int>(d)].waiters.erase_if_linked(n);
-  }
-  waiter::rethrow_if_cancelled(r);
+  });
   if (r == detail::wake::timed_out) return io_result::timed_out;
   return n.tag == tag_closed ? io_result::closed : io_result::ready;
 }

@@ -28,12 +28,10 @@ void barrier::arrive_and_wait() {
     }
     queue_.push_back(node);
   }
-  const detail::wake r = w.wait();
-  if (r != detail::wake::notified) {
+  w.park({detail::wait_kind::barrier, this}, detail::no_deadline, [&] {
     std::lock_guard<detail::spinlock> g(spin_);
     queue_.erase_if_linked(node);
-  }
-  detail::waiter::rethrow_if_cancelled(r);
+  });
 }
 
 }  // namespace spindle

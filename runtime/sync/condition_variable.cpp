@@ -28,13 +28,10 @@ void notify_queue::enqueue(wait_node& n) noexcept {
 }
 
 wake notify_queue::wait(waiter& w, wait_node& n, clock::time_point deadline) {
-  const wake r = deadline == no_deadline ? w.wait() : w.wait_until(deadline);
-  if (r != wake::notified) {
+  return w.park({wait_kind::condition, this}, deadline, [&] {
     std::lock_guard<spinlock> g(spin_);
     queue_.erase_if_linked(n);
-  }
-  waiter::rethrow_if_cancelled(r);
-  return r;
+  });
 }
 
 void notify_queue::abandon(waiter& w, wait_node& n) noexcept {
@@ -45,7 +42,9 @@ void notify_queue::abandon(waiter& w, wait_node& n) noexcept {
     queue_.erase_if_linked(n);
     return;
   }
-  (void)w.wait_uncancellable();  // a notifier claimed it: wait for its unpark
+  // A notifier claimed it: wait for its unpark (nobody else can claim it now,
+  // so this park cannot be cancelled or time out).
+  w.park({wait_kind::condition, this});
 }
 
 }  // namespace detail

@@ -31,12 +31,10 @@ void count_gate::wait_slow() {
     if (count_.load(std::memory_order_acquire) == 0) return;
     queue_.push_back(node);
   }
-  const wake r = w.wait();
-  if (r != wake::notified) {
+  w.park({wait_kind::count_gate, this}, no_deadline, [&] {
     std::lock_guard<spinlock> g(spin_);
     queue_.erase_if_linked(node);
-  }
-  waiter::rethrow_if_cancelled(r);
+  });
 }
 
 }  // namespace spindle::detail

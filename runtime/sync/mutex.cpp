@@ -137,20 +137,15 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
     }
     has_woken = false;
 
-    const detail::wake r = deadline == detail::no_deadline ? w.wait() : w.wait_until(deadline);
-    if (r == detail::wake::notified) {
-      if (node.tag == handed_the_lock) return true;
-      has_woken = true;  // the unlocker set `woken` on our behalf
-      is_heir = true;
-      ++losses;
-      continue;
-    }
-    {
+    const detail::wake r = w.park({detail::wait_kind::mutex, this}, deadline, [&] {
       std::lock_guard<detail::spinlock> g(spin_);
       remove(node);
-    }
-    detail::waiter::rethrow_if_cancelled(r);
-    return false;
+    });
+    if (r != detail::wake::notified) return false;  // timed out
+    if (node.tag == handed_the_lock) return true;
+    has_woken = true;  // the unlocker set `woken` on our behalf
+    is_heir = true;
+    ++losses;
   }
 }
 

@@ -83,15 +83,11 @@ bool semaphore::acquire_slow(detail::clock::time_point deadline) {
     }
     queue_.push_back(node);
   }
-  const detail::wake r = deadline == detail::no_deadline ? w.wait() : w.wait_until(deadline);
-  if (r == detail::wake::notified) return true;  // a release handed us a permit
-  {
+  return w.park({detail::wait_kind::semaphore, this}, deadline, [&] {
     std::lock_guard<detail::spinlock> g(spin_);
     queue_.erase_if_linked(node);
     if (queue_.empty()) state_.fetch_and(~waiters, std::memory_order_relaxed);
-  }
-  detail::waiter::rethrow_if_cancelled(r);
-  return false;
+  }) == detail::wake::notified;  // notified: a release handed us a permit
 }
 
 }  // namespace spindle

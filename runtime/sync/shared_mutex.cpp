@@ -19,14 +19,6 @@
 
 namespace spindle {
 
-namespace {
-
-detail::wake wait_for_wake(detail::waiter& w, detail::clock::time_point deadline) {
-  return deadline == detail::no_deadline ? w.wait() : w.wait_until(deadline);
-}
-
-}  // namespace
-
 shared_mutex::~shared_mutex() {
   spin_.lock();
   spin_.unlock();
@@ -84,10 +76,8 @@ bool shared_mutex::lock_slow(detail::owner_id me, detail::clock::time_point dead
     }
     writers_.push_back(node);
   }
-  const detail::wake r = wait_for_wake(w, deadline);
-  if (r == detail::wake::notified) return true;  // handed the lock
-
-  {
+  // Timed out: withdraw, and admit the readers that queued behind us.
+  return w.park({detail::wait_kind::shared_mutex, this}, deadline, [&] {
     detail::wake_list wake;
     std::lock_guard<detail::spinlock> g(spin_);
     writers_.erase_if_linked(node);
@@ -105,9 +95,7 @@ bool shared_mutex::lock_slow(detail::owner_id me, detail::clock::time_point dead
                                            std::memory_order_acq_rel, std::memory_order_relaxed)) {
       }
     }
-  }
-  detail::waiter::rethrow_if_cancelled(r);
-  return false;
+  }) == detail::wake::notified;  // notified: handed the lock
 }
 
 bool shared_mutex::lock_shared_slow(detail::clock::time_point deadline) {
@@ -130,16 +118,11 @@ bool shared_mutex::lock_shared_slow(detail::clock::time_point deadline) {
     }
     readers_.push_back(node);
   }
-  const detail::wake r = wait_for_wake(w, deadline);
-  if (r == detail::wake::notified) return true;  // admitted: counted in by the waker
-
-  {
+  return w.park({detail::wait_kind::shared_mutex, this}, deadline, [&] {
     std::lock_guard<detail::spinlock> g(spin_);
     readers_.erase_if_linked(node);
     if (readers_.empty()) state_.fetch_and(~readers_waiting, std::memory_order_relaxed);
-  }
-  detail::waiter::rethrow_if_cancelled(r);
-  return false;
+  }) == detail::wake::notified;  // notified: admitted, counted in by the waker
 }
 
 void shared_mutex::unlock_slow() {

@@ -39,34 +39,26 @@ wake finish_fiber_wait(fiber* f, wake r) noexcept {
 
 }  // namespace
 
-wake waiter::wait() {
+wake waiter::suspend(wait_reason why, clock::time_point deadline) {
+  why_ = why;
   if (!fiber_) {
-    thread_->park();
-    return state();
-  }
-  if (cancel_if_stopping(*this, fiber_)) return finish_fiber_wait(fiber_, wake::cancelled);
-  park_current(this);
-  return finish_fiber_wait(fiber_, state());
-}
-
-wake waiter::wait_uncancellable() {
-  if (!fiber_) {
-    thread_->park();
-  } else {
-    park_current(nullptr);
-  }
-  return state();
-}
-
-wake waiter::wait_until(clock::time_point deadline) {
-  if (!fiber_) {
-    if (!thread_->park_until(deadline)) {
+    if (deadline == no_deadline) {
+      thread_->park();
+    } else if (!thread_->park_until(deadline)) {
       if (try_claim(wake::timed_out)) return wake::timed_out;
       thread_->park();  // a notifier claimed it first: its unpark is on the way
     }
     return state();
   }
-  if (cancel_if_stopping(*this, fiber_)) return finish_fiber_wait(fiber_, wake::cancelled);
+  // run_blocking's job lives on this fiber's stack until the pool thread
+  // notifies it, so shutdown must not unwind the fiber before then.
+  const bool cancellable = why.kind != wait_kind::blocking_call;
+  if (cancellable && cancel_if_stopping(*this, fiber_))
+    return finish_fiber_wait(fiber_, wake::cancelled);
+  if (deadline == no_deadline) {
+    park_current(cancellable ? this : nullptr);
+    return finish_fiber_wait(fiber_, state());
+  }
   if (clock::now() >= deadline && try_claim(wake::timed_out)) return wake::timed_out;
   runtime_core& rt = *fiber_->sched.rt;
   timer_.deadline = deadline;

@@ -36,8 +36,9 @@ namespace spindle::detail {
 // a receive gets no value), or it would have to wait.
 enum class chan_step : std::uint8_t { done, closed, blocked };
 
-// How long a channel operation may wait for its turn.
-enum class blocking : std::uint8_t { never, until_deadline, forever };
+// Whether a channel operation may wait for its turn (until a deadline, which
+// is no_deadline for send() and recv()).
+enum class blocking : std::uint8_t { never, until_deadline };
 
 template <class T>
 struct chan_op {

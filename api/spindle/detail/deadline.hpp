@@ -17,7 +17,7 @@
 //   * a NaN duration (or a NaN time point): std::invalid_argument, before the
 //     call does anything.
 //
-// Every timed wait is served as a steady_clock deadline (waiter::wait_until).
+// Every timed wait is served as a steady_clock deadline (waiter::park).
 // A time point of another clock is converted once, from its remaining time as
 // that clock measures it, as std::this_thread::sleep_until does.
 //
@@ -30,13 +30,11 @@
 #include <chrono>
 #include <cmath>
 #include <ratio>
-#include <spindle/detail/waiter.hpp>
+#include <spindle/detail/clock.hpp>
 #include <stdexcept>
 #include <type_traits>
 
 namespace spindle::detail {
-
-inline constexpr clock::time_point no_deadline = clock::time_point::max();
 
 // A count of clock ticks that cannot overflow while saturating (GCC and Clang
 // on every 64-bit target; __extension__ keeps -Wpedantic quiet).

@@ -7,7 +7,7 @@
 //               blocked party's stack for the length of one wait. Exactly one
 //               party *claims* it (try_claim: pending -> notified | timed_out |
 //               cancelled) and that party alone then calls unpark(); the blocked
-//               party does not return from wait() before that unpark, so the
+//               party does not return from park() before that unpark, so the
 //               claimer may touch the waiter (and whatever it points to) from
 //               the successful claim up to unpark(), and never after.
 //   wait_node   one link of a waiter into one queue (select links one waiter
@@ -22,31 +22,39 @@
 //   ------------                         --------------
 //   lock(); check state;                 lock();
 //   queue.push_back(node); unlock();     while (node = queue.pop_front())
-//   r = w.wait() / wait_until(t);          if (node->w->try_claim(notified)) {
-//   if (r != notified) {                     move the value through node->data;
-//     lock(); queue.erase_if_linked(node);   break; }
-//     unlock(); }                        unlock();
-//   w.rethrow_if_cancelled(r);           node->w->unpark();   // last touch
+//   w.park(reason, deadline, [&] {         if (node->w->try_claim(notified)) {
+//     lock(); queue.erase_if_linked(node);   move the value through node->data;
+//     unlock(); });                          break; }
+//                                        unlock();
+//                                        node->w->unpark();   // last touch
 //
-// A fiber's wait() parks it with the scheduler's park protocol: the fiber is
-// published as parked only after it is completely off its stack, so an unpark
-// that races with the park is never lost and never resumes a fiber that is
-// still running (see runtime/fiber/fiber_switch.cpp). A thread's wait() blocks on
-// a per-thread parker. A deadline is served by the runtime's timers for a fiber
-// and by the thread parker for a thread; either way the timed-out waiter is
-// claimed as timed_out, so it cannot also be notified, and the waiting side
-// then unlinks itself: a later notify is never lost on a departed waiter.
+// waiter::park is the one door through which anything in spindle suspends
+// (Go's gopark). It takes what the party waits for (a wait_reason: a kind and
+// the object, recorded in the waiter for whoever inspects a parked fiber) and
+// a deadline (no_deadline: none). When the wake is not a notify, park calls
+// the primitive's `leave` (unlink the node under the primitive's lock) and
+// then throws if the wait was cancelled; so every wait withdraws the same
+// way and a cancellation is one check in one place.
+//
+// A fiber parks with the scheduler's park protocol: the fiber is published as
+// parked only after it is completely off its stack, so an unpark that races
+// with the park is never lost and never resumes a fiber that is still running
+// (see runtime/fiber/fiber_switch.hpp). A thread blocks on a per-thread
+// parker. A deadline is served by the runtime's timers for a fiber and by the
+// thread parker for a thread; either way the timed-out waiter is claimed as
+// timed_out, so it cannot also be notified, and `leave` unlinks it: a later
+// notify is never lost on a departed waiter.
 //
 // `cancelled` is used only while a runtime shuts down: the parked fiber is
-// claimed as cancelled, resumes, unlinks itself and rethrow_if_cancelled()
-// throws fiber_unwind, so its stack unwinds and its destructors run.
+// claimed as cancelled, resumes, leaves its queue and park throws
+// fiber_unwind, so its stack unwinds and its destructors run.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <spindle/detail/clock.hpp>
 
 namespace spindle::detail {
 
@@ -54,14 +62,40 @@ class fiber;
 class thread_parker;
 class waiter;
 
-using clock = std::chrono::steady_clock;
-
 enum class wake : std::uint32_t { pending = 0, notified = 1, timed_out = 2, cancelled = 3 };
 
 // Thrown into a suspended fiber when its runtime shuts down, to unwind its
 // stack. Deliberately not derived from std::exception: `catch (std::exception&)`
 // lets it pass; a `catch (...)` in user code must rethrow it.
 struct fiber_unwind {};
+
+// What a parked party waits for: the kind of wait and the object waited on
+// (the mutex, channel state, future state, fiber joined, reactor handle...;
+// null for a sleep). Recorded by waiter::park for whoever inspects a parked
+// fiber. Costs two stores into the waiter, which is on the parking stack.
+enum class wait_kind : std::uint8_t {
+  none,
+  mutex,
+  shared_mutex,
+  semaphore,
+  condition,
+  count_gate,  // latch::wait, wait_group::wait
+  barrier,
+  channel_send,
+  channel_recv,
+  select,
+  future,
+  join,
+  sleep,
+  io_read,
+  io_write,
+  blocking_call,  // run_blocking: the call runs on a pool thread
+};
+
+struct wait_reason {
+  wait_kind kind = wait_kind::none;
+  const void* object = nullptr;
+};
 
 // A deadline registered with a runtime's timer_queue. Intrusive in the waiter.
 // heap_index and the heap itself are guarded by the timer_queue's lock.
@@ -95,28 +129,41 @@ class waiter {
     return true;
   }
 
-  // Blocks until claimed and unparked; returns why.
-  wake wait();
-  wake wait_until(clock::time_point deadline);
-  // A wait that runtime shutdown must not cancel, because the waiting side
-  // lends memory to the notifier until it is notified (run_blocking's job).
-  wake wait_uncancellable();
-
-  // The state once wait() returned (or pending if nobody claimed yet).
-  wake state() const noexcept { return static_cast<wake>(state_.load(std::memory_order_acquire)); }
-
-  // Throws fiber_unwind if r is wake::cancelled (runtime shutdown).
-  static void rethrow_if_cancelled(wake r) {
-    if (r == wake::cancelled) throw fiber_unwind{};
+  // The one door: blocks until claimed and unparked, or until `deadline`
+  // (no_deadline: none). Returns notified or timed_out. When the wake is not
+  // a notify, calls leave() first (the primitive unlinks its node there,
+  // under its own lock), then throws fiber_unwind if the wait was cancelled
+  // (runtime shutdown). A waiter parks once.
+  template <class Leave>
+  wake park(wait_reason why, clock::time_point deadline, Leave&& leave) {
+    const wake r = suspend(why, deadline);
+    if (r != wake::notified) {
+      leave();
+      if (r == wake::cancelled) throw fiber_unwind{};
+    }
+    return r;
+  }
+  // For a wait with nothing to unlink (a sleep, a waiter already claimed by
+  // a notifier whose unpark is on the way).
+  wake park(wait_reason why, clock::time_point deadline = no_deadline) {
+    return park(why, deadline, [] {});
   }
 
-  bool is_fiber() const noexcept { return fiber_ != nullptr; }
+  // The state once park() returned (or pending if nobody claimed yet).
+  wake state() const noexcept { return static_cast<wake>(state_.load(std::memory_order_acquire)); }
+  // What the party waits for; set by park().
+  wait_reason reason() const noexcept { return why_; }
 
  private:
+  // Parks (fiber) or blocks (thread) and returns the claimed state; does
+  // not throw. runtime/wait/waiter.cpp.
+  wake suspend(wait_reason why, clock::time_point deadline);
+
   std::atomic<std::uint32_t> state_{0};
+  wait_reason why_;         // written by the waiting party before it parks
   fiber* fiber_;            // the blocked fiber, or null for a thread
   thread_parker* thread_;   // the blocked thread's parker, when fiber_ is null
-  timer_entry timer_;       // used by wait_until on a fiber
+  timer_entry timer_;       // a fiber's deadline, queued while it parks
   friend class timer_queue;
 };
 
