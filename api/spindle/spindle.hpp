@@ -1,6 +1,7 @@
 // spindle: an embeddable M:N fiber runtime. This header brings in everything.
 #pragma once
 
+#include <spindle/cancel.hpp>
 #include <spindle/channel.hpp>
 #include <spindle/fiber_local.hpp>
 #include <spindle/future.hpp>

@@ -69,6 +69,16 @@ class task {
     if constexpr (!std::is_void_v<T>) return std::move(*f->result);
   }
 
+  // Requests the fiber's cancellation (spindle/cancel.hpp): its waits throw
+  // spindle::cancelled from now on, one in progress too, and join() then
+  // rethrows that unless the fiber caught it and returned. Any thread, any
+  // number of times; a fiber that already finished is not affected.
+  void cancel() {
+    if (!f_)
+      throw std::logic_error("spindle::task::cancel: task is empty (already joined or detached)");
+    detail::request_cancel(*f_);
+  }
+
   // Lets the fiber run on its own; an exception escaping it is reported on
   // stderr with the fiber's id, its type (demangled) and what().
   void detach() {

@@ -28,7 +28,12 @@
 //
 // unpark() and land() each exchange the state; the one that sees the other's
 // mark submits the fiber. A fiber that finds itself already `woken` before it
-// switches does not switch at all.
+// switches does not switch at all. A cancellable wait parks as
+// `parked_cancellable` instead, which a cancellation request may also take
+// to `cancel_woken` and submit (one CAS; detail/cancel_state.hpp). The fiber
+// resumes to find its park word not `running` (or `woken`, if its waiter's
+// claimer unparked it meanwhile: unpark() submits only a parked fiber), and
+// sorts the rest out itself (waiter.cpp, after_cancel_wake).
 #pragma once
 
 #include "fiber/context_switch.hpp"
@@ -39,7 +44,14 @@
 namespace spindle::detail {
 namespace switch_detail {
 
-enum : std::uint32_t { park_running = 0, park_parked = 1, park_woken = 2 };
+// The low bit marks a parked fiber, so unpark() tests one bit.
+enum : std::uint32_t {
+  park_running = 0,
+  park_parked = 1,
+  park_woken = 2,
+  park_parked_cancellable = 3,
+  park_cancel_woken = 4,
+};
 
 void fiber_entry(ctx::transfer_t t);
 // Gives a fiber that has never run its stack and initial context. Without
@@ -67,6 +79,13 @@ inline bool claim_start(fiber* f) noexcept {
 }
 
 namespace switch_detail {
+
+// A cancellation request for whoever runs on f's stack (f, or the fiber a
+// join() runs inline there).
+inline bool cancel_pending(const fiber* f) noexcept {
+  const fiber* who = f->sched.inline_child ? f->sched.inline_child : f;
+  return who->cancel.requested.load(std::memory_order_seq_cst);
+}
 
 inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   return f ? f->sched.stack->san : w.sched_san;
@@ -97,6 +116,22 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
       if (prev->sched.park.exchange(park_parked, std::memory_order_acq_rel) == park_woken) {
         prev->sched.park.store(park_running, std::memory_order_relaxed);
         if (w.push_local(prev, true)) w.rt.notify_work();
+      }
+      break;
+    case after_switch_action::park_cancellable:
+      // seq_cst exchange, then the load of `requested`: the canceller's store
+      // and CAS are seq_cst too, so one of the two sees the other.
+      prev->sched.context = t.fctx;
+      if (prev->sched.park.exchange(park_parked_cancellable, std::memory_order_seq_cst) ==
+          park_woken) {
+        prev->sched.park.store(park_running, std::memory_order_relaxed);
+        if (w.push_local(prev, true)) w.rt.notify_work();
+      } else if (cancel_pending(prev)) [[unlikely]] {
+        std::uint32_t parked = park_parked_cancellable;
+        if (prev->sched.park.compare_exchange_strong(parked, park_cancel_woken,
+                                                     std::memory_order_seq_cst)) {
+          if (w.push_local(prev, true)) w.rt.notify_work();
+        }
       }
       break;
     case after_switch_action::finish:
@@ -143,9 +178,10 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
 // Scheduler loop -> fiber f; returns when the worker is back in its loop.
 void resume_from_scheduler(worker& w, fiber* f);
 
-// Parks the running fiber until unpark_fiber(). `on`: the waiter shutdown may
+// Parks the running fiber until unpark_fiber(), or, if `cancellable`, until a
+// cancellation request (wake_cancelled). `on`: the waiter shutdown may
 // cancel, or null for a wait that must not be cancelled.
-[[gnu::always_inline]] inline void park_current(waiter* on) {
+[[gnu::always_inline]] inline void park_current(waiter* on, bool cancellable) {
   using namespace switch_detail;
   worker& w = *current_worker();
   fiber* self = w.current;
@@ -153,19 +189,31 @@ void resume_from_scheduler(worker& w, fiber* f);
     self->sched.park.store(park_running, std::memory_order_relaxed);
     return;  // unparked before it even left
   }
-  self->sched.blocked_on = on;
-  switch_away(w, self, after_switch_action::park);
-  self->sched.blocked_on = nullptr;
+  self->sched.stack->blocked_on = on;
+  switch_away(w, self,
+              cancellable ? after_switch_action::park_cancellable : after_switch_action::park);
+  self->sched.stack->blocked_on = nullptr;
 }
 
 // Makes a parked (or parking) fiber runnable again. Exactly once per park.
 inline void unpark_fiber(fiber* f) noexcept {
   using namespace switch_detail;
-  if (f->sched.park.exchange(park_woken, std::memory_order_acq_rel) == park_parked) {
+  if (f->sched.park.exchange(park_woken, std::memory_order_acq_rel) & park_parked) {
     f->sched.park.store(park_running, std::memory_order_relaxed);
     f->sched.rt->submit(f, true);
   }
   // else: still on its way out; land() sees `woken` and submits it.
+}
+
+// A cancellation request's wake: takes f from parked_cancellable to
+// cancel_woken and submits it. Fails (and does nothing) if f is running, parked in a wait
+// that is not cancellable, or already woken. Any thread.
+inline void wake_cancelled(fiber* f) noexcept {
+  using namespace switch_detail;
+  std::uint32_t parked = park_parked_cancellable;
+  if (f->sched.park.compare_exchange_strong(parked, park_cancel_woken, std::memory_order_seq_cst)) {
+    f->sched.rt->submit(f, true);
+  }
 }
 
 }  // namespace spindle::detail

@@ -68,8 +68,7 @@ void stack_pool::add_slab() {
   slabs_.push_back({base, bytes});
   // Thread the new stacks onto the shared list, lowest address first out.
   for (std::size_t i = per_slab_; i-- > 0;) {
-    char* top = base + (i + 1) * stride_ - sizeof(stack_block);
-    top -= reinterpret_cast<std::uintptr_t>(top) % 64;
+    char* top = reinterpret_cast<char*>(block_at(base, i));
     auto* b = new (top) stack_block;
     b->bottom = base + i * stride_ + guard_;
     b->size = static_cast<std::size_t>(top - b->bottom);

@@ -36,23 +36,29 @@
 // free list and the slab list are guarded by `lock_`.
 #pragma once
 
-#include "fiber/sanitizers.hpp"
-
-#include <spindle/detail/spinlock.hpp>
-
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <spindle/detail/spinlock.hpp>
 #include <vector>
+
+#include "fiber/sanitizers.hpp"
 
 namespace spindle::detail {
 
 class fiber;
+class waiter;
 
 // Sits at the top of its stack. `owner` is written by the worker that starts
 // the fiber and read only at shutdown, after every worker has stopped.
 struct stack_block {
   stack_block* next = nullptr;  // free-list link
   fiber* owner = nullptr;       // the fiber using this stack, null when free
+  // The waiter the owner is parked on, for shutdown to cancel (null: running,
+  // or in a wait that must not be cancelled). Here rather than in the fiber's
+  // control block: only a fiber with a stack can park. Written by the owner
+  // on its worker; read at shutdown, after every worker has stopped.
+  waiter* blocked_on = nullptr;
   char* bottom = nullptr;       // lowest usable address (just above the guard)
   std::size_t size = 0;         // usable bytes, below this header
   sanitizer_context san;        // the fiber's context as the sanitizers see it
@@ -116,6 +122,12 @@ class stack_pool {
   stack_block* refill(stack_cache& cache);
   void spill(stack_cache& cache) noexcept;
   void add_slab();
+  // Where stack i of the slab at `base` keeps its header: at the top of the
+  // stack, aligned down to a cache line.
+  stack_block* block_at(char* base, std::size_t i) const noexcept {
+    char* top = base + (i + 1) * stride_ - sizeof(stack_block);
+    return reinterpret_cast<stack_block*>(top - reinterpret_cast<std::uintptr_t>(top) % 64);
+  }
 
   struct slab {
     char* base;
@@ -137,8 +149,7 @@ template <class Fn>
 void stack_pool::for_each_in_use(Fn&& fn) {
   for (const slab& s : slabs_) {
     for (std::size_t i = 0; i < per_slab_; ++i) {
-      char* top = s.base + (i + 1) * stride_ - sizeof(stack_block);
-      auto* b = reinterpret_cast<stack_block*>(top);
+      stack_block* b = block_at(s.base, i);
       if (b->owner) fn(*b);
     }
   }

@@ -151,7 +151,7 @@ void runtime_core::shut_down() {
   // a reference to each until the pass is over.
   for (fiber* f : parked) f->refs.fetch_add(1, std::memory_order_relaxed);
   for (fiber* f : parked) {
-    waiter* w = f->sched.stack ? f->sched.blocked_on : nullptr;
+    waiter* w = f->sched.stack ? f->sched.stack->blocked_on : nullptr;
     if (w && !f->sched.unwinding && w->try_claim(wake::cancelled)) w->unpark();
     run_all();
   }

@@ -32,7 +32,7 @@ class runtime_core;
 
 // What the next context does to the fiber that just switched away, once it
 // is off its stack (the park protocol: see fiber_switch.cpp).
-enum class after_switch_action : std::uint8_t { none, requeue, park, finish };
+enum class after_switch_action : std::uint8_t { none, requeue, park, park_cancellable, finish };
 
 class worker {
  public:

@@ -1,3 +1,4 @@
+#include <mutex>
 #include <spindle/detail/waiter.hpp>
 
 #include "fiber/fiber_switch.hpp"
@@ -37,37 +38,89 @@ wake finish_fiber_wait(fiber* f, wake r) noexcept {
   return r;
 }
 
+// An inline-joined fiber parks on its joiner's stack: a canceller must wake
+// the joiner (see cancel_state::parked_host).
+void set_parked_host(fiber& who, fiber* host) {
+  cancel_links& links = links_of(who);
+  std::lock_guard<spinlock> g(who.cancel.lock);
+  links.parked_host = host;
+}
+
 }  // namespace
 
+// The fiber half of the door. Cost when nothing is cancelled: a load of
+// `requested`, a load of the scope pointer, and the same park as before (a
+// cancellable park differs only in the constant stored); guarded by
+// `spindle-bench pingpong` and `mutex`.
 wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   why_ = why;
-  if (!fiber_) {
-    if (deadline == no_deadline) {
-      thread_->park();
-    } else if (!thread_->park_until(deadline)) {
-      if (try_claim(wake::timed_out)) return wake::timed_out;
-      thread_->park();  // a notifier claimed it first: its unpark is on the way
-    }
-    return state();
-  }
+  if (!fiber_) return suspend_thread(deadline);
+  fiber* self = fiber_;
+  // Who runs here: the stack's own fiber, or the one a join() runs inline.
+  fiber* who = self->sched.inline_child ? self->sched.inline_child : self;
+  cancel_state& cancel = who->cancel;
   // run_blocking's job lives on this fiber's stack until the pool thread
-  // notifies it, so shutdown must not unwind the fiber before then.
-  const bool cancellable = why.kind != wait_kind::blocking_call;
-  if (cancellable && cancel_if_stopping(*this, fiber_))
-    return finish_fiber_wait(fiber_, wake::cancelled);
-  if (deadline == no_deadline) {
-    park_current(cancellable ? this : nullptr);
-    return finish_fiber_wait(fiber_, state());
+  // notifies it, so neither shutdown nor a cancellation may end this wait.
+  const bool uncancellable = why.kind == wait_kind::blocking_call;
+  bool cancellable = !uncancellable && cancel.shield_depth == 0;
+  if (!uncancellable && cancel_if_stopping(*this, self))
+    return finish_fiber_wait(self, wake::cancelled);
+  bool scope_deadline = false;
+  if (cancellable && cancel.requested.load(std::memory_order_relaxed)) {
+    if (try_claim(wake::interrupted)) return wake::interrupted;
+    cancellable = false;  // a notifier claimed us first: wait for its unpark
   }
-  if (clock::now() >= deadline && try_claim(wake::timed_out)) return wake::timed_out;
-  runtime_core& rt = *fiber_->sched.rt;
-  timer_.deadline = deadline;
-  timer_.owner = this;
-  if (rt.timers.add(timer_)) rt.on_earlier_deadline();
-  park_current(this);
-  wake r = state();
-  if (r != wake::timed_out) rt.timers.cancel(timer_);
-  return finish_fiber_wait(fiber_, r);
+  if (cancellable && who->cancel_more) {
+    const cancel_scope* scope = who->cancel_more->scopes;
+    if (scope && scope->deadline < deadline) {
+      deadline = scope->deadline;
+      scope_deadline = true;
+    }
+  }
+  runtime_core& rt = *self->sched.rt;
+  const bool timed = deadline != no_deadline;
+  if (timed) {
+    if (clock::now() >= deadline && try_claim(wake::timed_out))
+      return scope_deadline ? wake::expired : wake::timed_out;
+    timer_.deadline = deadline;
+    timer_.owner = this;
+    if (rt.timers.add(timer_)) rt.on_earlier_deadline();
+  }
+  const bool hosted = cancellable && who != self;
+  if (hosted) set_parked_host(*who, self);
+  park_current(uncancellable ? nullptr : this, cancellable);
+  // Resumed by an unpark, the park word is `running` again (the unparker
+  // stored it before it submitted us). Anything else: a cancellation woke us.
+  const wake r =
+      cancellable && self->sched.park.load(std::memory_order_acquire) != switch_detail::park_running
+          ? after_cancel_wake(self)
+          : state();
+  if (hosted) set_parked_host(*who, nullptr);
+  if (timed && r != wake::timed_out) rt.timers.cancel(timer_);
+  if (r == wake::timed_out && scope_deadline) return wake::expired;
+  return finish_fiber_wait(self, r);
+}
+
+// After a cancellation request woke the fiber: either nobody claimed the
+// waiter (claim it as interrupted: nobody will unpark it) or a notifier or the
+// timer did, and its unpark is owed, unless it came already (the park word is
+// then `woken`, which the exchange consumes).
+wake waiter::after_cancel_wake(fiber* self) {
+  const std::uint32_t was =
+      self->sched.park.exchange(switch_detail::park_running, std::memory_order_acq_rel);
+  if (try_claim(wake::interrupted)) return wake::interrupted;
+  if (was != switch_detail::park_woken) park_current(this, false);
+  return state();
+}
+
+wake waiter::suspend_thread(clock::time_point deadline) {
+  if (deadline == no_deadline) {
+    thread_->park();
+  } else if (!thread_->park_until(deadline)) {
+    if (try_claim(wake::timed_out)) return wake::timed_out;
+    thread_->park();  // a notifier claimed it first: its unpark is on the way
+  }
+  return state();
 }
 
 }  // namespace spindle::detail

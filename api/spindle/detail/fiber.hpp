@@ -14,6 +14,7 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <spindle/detail/cancel_state.hpp>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -33,7 +34,6 @@ struct fiber_sched_state {
   void* context = nullptr;          // saved machine context while suspended
   stack_block* stack = nullptr;     // null until first run
   runtime_core* rt = nullptr;       // the runtime that owns the fiber
-  waiter* blocked_on = nullptr;     // the waiter the fiber is parked on (for shutdown)
   std::uint64_t id = 0;             // unique within the process, increasing with spawn order
   std::atomic<std::uint32_t> park{0};  // park protocol state: running / parked / woken
   // Set once by whoever starts the fiber: the scheduler (first run on a stack
@@ -65,12 +65,14 @@ class fiber {
   // away from running decides who reports or collects the outcome.
   std::atomic<std::uintptr_t> join_state{join_running};
   std::atomic<std::uint32_t> refs{2};
+  cancel_state cancel;                  // see detail/cancel_state.hpp
+  cancel_links* cancel_more = nullptr;  // written under cancel.lock, by the fiber only
   std::exception_ptr error;  // written by the fiber before join_done, read after
   // Its fiber_local values (spindle/fiber_local.hpp), created on first use;
   // touched only by code running as this fiber, destroyed when its body ends.
   local_values* locals = nullptr;
 
-  virtual ~fiber() = default;
+  virtual ~fiber() { delete cancel_more; }
 
   // Control blocks come from a size-classed pool with per-thread caches
   // (runtime/fiber/fiber_allocator.cpp): spawn costs no malloc and few page faults.

@@ -62,12 +62,26 @@ class fiber;
 class thread_parker;
 class waiter;
 
-enum class wake : std::uint32_t { pending = 0, notified = 1, timed_out = 2, cancelled = 3 };
+// How a wait ended. A waiter's state holds one of the first five; `expired`
+// is only returned by the door, for a timeout that came from an enclosing
+// with_timeout/with_deadline rather than the wait's own deadline.
+enum class wake : std::uint32_t {
+  pending = 0,
+  notified = 1,
+  timed_out = 2,
+  cancelled = 3,    // runtime shutdown: the fiber unwinds (fiber_unwind)
+  interrupted = 4,  // the fiber's cancellation was requested (spindle::cancelled)
+  expired = 5,      // an enclosing deadline scope ran out (spindle::cancelled)
+};
 
 // Thrown into a suspended fiber when its runtime shuts down, to unwind its
 // stack. Deliberately not derived from std::exception: `catch (std::exception&)`
 // lets it pass; a `catch (...)` in user code must rethrow it.
 struct fiber_unwind {};
+
+// Throws spindle::cancelled (runtime/cancel/cancel.cpp), for wake::interrupted
+// or wake::expired.
+[[noreturn]] void throw_cancelled(wake why);
 
 // What a parked party waits for: the kind of wait and the object waited on
 // (the mutex, channel state, future state, fiber joined, reactor handle...;
@@ -132,14 +146,19 @@ class waiter {
   // The one door: blocks until claimed and unparked, or until `deadline`
   // (no_deadline: none). Returns notified or timed_out. When the wake is not
   // a notify, calls leave() first (the primitive unlinks its node there,
-  // under its own lock), then throws fiber_unwind if the wait was cancelled
-  // (runtime shutdown). A waiter parks once.
+  // under its own lock), then throws: fiber_unwind if the runtime is shutting
+  // down, spindle::cancelled if the fiber is cancelled or an enclosing
+  // deadline scope ran out (a fiber's wait outside a shield). A waiter parks
+  // once.
   template <class Leave>
   wake park(wait_reason why, clock::time_point deadline, Leave&& leave) {
     const wake r = suspend(why, deadline);
     if (r != wake::notified) {
       leave();
-      if (r == wake::cancelled) throw fiber_unwind{};
+      if (r != wake::timed_out) [[unlikely]] {
+        if (r == wake::cancelled) throw fiber_unwind{};
+        throw_cancelled(r);
+      }
     }
     return r;
   }
@@ -158,6 +177,8 @@ class waiter {
   // Parks (fiber) or blocks (thread) and returns the claimed state; does
   // not throw. runtime/wait/waiter.cpp.
   wake suspend(wait_reason why, clock::time_point deadline);
+  wake suspend_thread(clock::time_point deadline);
+  wake after_cancel_wake(fiber* self);
 
   std::atomic<std::uint32_t> state_{0};
   wait_reason why_;         // written by the waiting party before it parks

@@ -1,0 +1,91 @@
+// cancel_state: what a fiber knows about its own cancellation.
+//
+// A request (task::cancel, a task_group's cancel, runtime::shutdown) is
+// sticky: `requested` goes false -> true once and stays. The park door
+// (waiter::park, runtime/wait/waiter.cpp) reads it before every cancellable
+// wait, and the canceller wakes a fiber that is already parked in one. That
+// wake needs no lock and costs the park path nothing but a load: a
+// cancellable park publishes the fiber as `parked_cancellable` in its park
+// word (runtime/fiber/fiber_switch.hpp), and the canceller takes it from
+// there to running with one CAS, which only one party can win:
+//
+//   canceller                          parking fiber (land(), on its worker)
+//   requested.store(true)  [seq_cst]   park.exchange(parked_cancellable) [seq_cst]
+//   CAS park: parked_cancellable       if (requested.load())  [seq_cst]
+//             -> running; submit         CAS park: the same; submit
+//
+// One of the two sees the other's write, so a request that races with a park
+// is never lost. The woken fiber finds its waiter still pending, claims it
+// itself as `interrupted`, leaves its queue and throws spindle::cancelled; a
+// notifier that claimed the waiter first wins instead (its value is taken, its
+// unpark absorbed), so nothing handed over is ever dropped.
+//
+// Deadline scopes (with_timeout / with_deadline) need no cross-thread state:
+// a fiber's innermost cancel_scope holds the earliest enclosing deadline, and
+// every cancellable wait parks until the earlier of its own deadline and that.
+//
+// Ownership: `requested` is written by any thread; every other field belongs
+// to the running fiber (the identity that runs: an inline-joined child has its
+// own), except cancel_links' `groups` and `parked_host`, guarded by `lock`.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <spindle/detail/clock.hpp>
+#include <spindle/detail/spinlock.hpp>
+
+namespace spindle::detail {
+
+class fiber;
+struct group_link;
+
+// One with_timeout/with_deadline (or a task_group child's inherited deadline)
+// on the running fiber's stack; `deadline` is already the earliest of its own
+// and every enclosing scope's.
+struct cancel_scope {
+  clock::time_point deadline = no_deadline;
+  clock::time_point own = no_deadline;
+  cancel_scope* outer = nullptr;
+};
+
+// Four bytes, so it fits beside fiber::refs: a fiber's control block stays in
+// the allocator's 128-byte class (spawn touches two cache lines).
+struct cancel_state {
+  std::atomic<bool> requested{false};
+  spinlock lock;
+  // Waits inside a shield ignore `requested` and scope deadlines.
+  std::uint16_t shield_depth = 0;
+};
+
+// What only some fibers need; allocated (under cancel_state::lock) by the
+// fiber itself the first time it enters a deadline scope, creates a
+// task_group or parks while run inline, and freed with the fiber.
+struct cancel_links {
+  cancel_scope* scopes = nullptr;  // innermost scope, or null; the fiber's own
+  // task_groups created by this fiber: a request cancels their children too.
+  group_link* groups = nullptr;  // guarded by cancel_state::lock
+  // While this fiber runs inline on a joiner's stack (join() ran it before it
+  // started) and is parked there: that joiner, whose park word holds the park.
+  // The canceller wakes it under the lock, so the joiner stays alive meanwhile.
+  fiber* parked_host = nullptr;  // guarded by cancel_state::lock
+};
+
+// Links a task_group into the list of its owner's groups.
+struct group_link {
+  group_link* next = nullptr;
+  group_link* prev = nullptr;
+  // cancel(group) cancels every child of the group (runtime/cancel/task_group.cpp).
+  void (*cancel)(void* group) noexcept = nullptr;
+  void* group = nullptr;
+};
+
+// f's cancel_links, allocated on first use (runtime/cancel/cancel.cpp). Only
+// by the fiber f itself.
+cancel_links& links_of(fiber& f);
+
+// Requests the cancellation of `f` and of the children of every task_group it
+// owns; wakes it if it is parked in a cancellable wait. Any thread; f must be
+// alive (the caller holds a reference).
+void request_cancel(fiber& f) noexcept;
+
+}  // namespace spindle::detail

@@ -1,0 +1,96 @@
+// Cancellation requests, shields and deadline scopes (api/spindle/cancel.hpp;
+// the protocol is in api/spindle/detail/cancel_state.hpp).
+#include <algorithm>
+#include <mutex>
+#include <spindle/cancel.hpp>
+#include <stdexcept>
+
+#include "fiber/fiber_switch.hpp"
+
+namespace spindle {
+
+cancelled::cancelled() : cancelled("spindle: the fiber was cancelled") {}
+
+cancelled::cancelled(const char* what)
+    : std::system_error(std::make_error_code(std::errc::operation_canceled), what) {}
+
+namespace detail {
+
+void throw_cancelled(wake why) {
+  if (why == wake::expired)
+    throw spindle::cancelled(
+        "spindle: the deadline of an enclosing with_timeout/with_deadline passed");
+  throw spindle::cancelled();
+}
+
+cancel_links& links_of(fiber& f) {
+  if (!f.cancel_more) {
+    auto* links = new cancel_links;
+    std::lock_guard<spinlock> g(f.cancel.lock);
+    f.cancel_more = links;
+  }
+  return *f.cancel_more;
+}
+
+void request_cancel(fiber& f) noexcept {
+  f.cancel.requested.store(true, std::memory_order_seq_cst);
+  wake_cancelled(&f);
+  std::lock_guard<spinlock> g(f.cancel.lock);
+  if (cancel_links* links = f.cancel_more) {
+    if (links->parked_host) wake_cancelled(links->parked_host);
+    for (group_link* l = links->groups; l; l = l->next) l->cancel(l->group);
+  }
+}
+
+scope_guard::scope_guard(clock::time_point deadline) {
+  fiber* who = current_identity();
+  if (!who) throw std::logic_error("spindle::with_timeout/with_deadline called outside a fiber");
+  state_ = &who->cancel;
+  links_ = &links_of(*who);
+  scope_.own = deadline;
+  scope_.outer = links_->scopes;
+  scope_.deadline = scope_.outer ? std::min(scope_.outer->deadline, deadline) : deadline;
+  links_->scopes = &scope_;
+}
+
+scope_guard::~scope_guard() {
+  links_->scopes = scope_.outer;
+}
+
+bool scope_guard::expired_here() const noexcept {
+  if (state_->requested.load(std::memory_order_relaxed)) return false;  // not ours to swallow
+  // An enclosing scope that ran out no later than ours is the one to end.
+  if (scope_.outer && scope_.outer->deadline <= scope_.own) return false;
+  return clock::now() >= scope_.own;
+}
+
+}  // namespace detail
+
+shield::shield() noexcept {
+  detail::fiber* who = detail::current_identity();
+  state_ = who ? &who->cancel : nullptr;
+  if (state_) ++state_->shield_depth;
+}
+
+shield::~shield() {
+  if (state_) --state_->shield_depth;
+}
+
+namespace this_fiber {
+
+bool cancelled() noexcept {
+  detail::fiber* who = detail::current_identity();
+  if (!who) return false;
+  const detail::cancel_state& c = who->cancel;
+  if (c.shield_depth) return false;
+  if (c.requested.load(std::memory_order_relaxed)) return true;
+  const detail::cancel_scope* scope = who->cancel_more ? who->cancel_more->scopes : nullptr;
+  return scope && detail::clock::now() >= scope->deadline;
+}
+
+void throw_if_cancelled() {
+  if (cancelled()) throw spindle::cancelled();
+}
+
+}  // namespace this_fiber
+}  // namespace spindle
