@@ -28,12 +28,25 @@
 //
 // unpark() and land() each exchange the state; the one that sees the other's
 // mark submits the fiber. A fiber that finds itself already `woken` before it
-// switches does not switch at all. A cancellable wait parks as
-// `parked_cancellable` instead, which a cancellation request may also take
-// to `cancel_woken` and submit (one CAS; detail/cancel_state.hpp). The fiber
-// resumes to find its park word not `running` (or `woken`, if its waiter's
-// claimer unparked it meanwhile: unpark() submits only a parked fiber), and
-// sorts the rest out itself (waiter.cpp, after_cancel_wake).
+// switches does not switch at all.
+//
+// A cancellable wait goes through one more state, so that a canceller can
+// tell a fiber on its way into that wait from one that merely runs:
+//
+//   running --CAS (door)--> parking_cancellable --CAS (land)--> parked_cancellable
+//
+// and a cancellation request (wake_cancelled) takes either of the two to
+// `cancel_woken` with one CAS; from parked_cancellable it also submits the
+// fiber, from parking_cancellable land() does. The door enters `parking` and
+// only then reads the fiber's `requested` flag, and the canceller stores the
+// flag before it looks at the park word: so either the door sees the
+// request, or the canceller sees the fiber parking or parked (all of it
+// RMWs and seq_cst accesses on one word: a total order). A fiber woken this
+// way resumes with its park word not `running` (`cancel_woken`, or `woken`
+// if its waiter's claimer unparked it meanwhile: unpark() submits only a
+// parked fiber) and sorts the rest out itself (waiter.cpp, after_cancel_wake).
+// land() never touches a fiber after its CAS published it as parked: from
+// then on another worker may run it, finish it and free it.
 #pragma once
 
 #include "fiber/context_switch.hpp"
@@ -44,13 +57,14 @@
 namespace spindle::detail {
 namespace switch_detail {
 
-// The low bit marks a parked fiber, so unpark() tests one bit.
+// The low bit marks a parked fiber (off its stack), so unpark() tests one bit.
 enum : std::uint32_t {
   park_running = 0,
   park_parked = 1,
   park_woken = 2,
   park_parked_cancellable = 3,
   park_cancel_woken = 4,
+  park_parking_cancellable = 6,
 };
 
 void fiber_entry(ctx::transfer_t t);
@@ -118,22 +132,18 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
         if (w.push_local(prev, true)) w.rt.notify_work();
       }
       break;
-    case after_switch_action::park_cancellable:
-      // seq_cst exchange, then the load of `requested`: the canceller's store
-      // and CAS are seq_cst too, so one of the two sees the other.
+    case after_switch_action::park_cancellable: {
       prev->sched.context = t.fctx;
-      if (prev->sched.park.exchange(park_parked_cancellable, std::memory_order_seq_cst) ==
-          park_woken) {
-        prev->sched.park.store(park_running, std::memory_order_relaxed);
+      std::uint32_t s = park_parking_cancellable;
+      if (!prev->sched.park.compare_exchange_strong(s, park_parked_cancellable,
+                                                    std::memory_order_acq_rel)) {
+        // Woken (or its cancellation requested) on the way out: run it again.
+        // A cancel_woken stays for the door to see.
+        if (s == park_woken) prev->sched.park.store(park_running, std::memory_order_relaxed);
         if (w.push_local(prev, true)) w.rt.notify_work();
-      } else if (cancel_pending(prev)) [[unlikely]] {
-        std::uint32_t parked = park_parked_cancellable;
-        if (prev->sched.park.compare_exchange_strong(parked, park_cancel_woken,
-                                                     std::memory_order_seq_cst)) {
-          if (w.push_local(prev, true)) w.rt.notify_work();
-        }
       }
       break;
+    }
     case after_switch_action::finish:
       w.release_finished(prev);
       break;
@@ -185,7 +195,21 @@ void resume_from_scheduler(worker& w, fiber* f);
   using namespace switch_detail;
   worker& w = *current_worker();
   fiber* self = w.current;
-  if (self->sched.park.load(std::memory_order_acquire) == park_woken) {
+  if (cancellable) {
+    // Cost: one CAS more than a plain park (the price of waking a cancelled
+    // fiber without a lock); guarded by `spindle-bench pingpong` and `mutex`.
+    std::uint32_t s = park_running;
+    if (!self->sched.park.compare_exchange_strong(s, park_parking_cancellable,
+                                                  std::memory_order_seq_cst)) {
+      self->sched.park.store(park_running, std::memory_order_relaxed);
+      return;  // unparked before it even left (s == woken)
+    }
+    if (cancel_pending(self)) [[unlikely]] {
+      s = park_parking_cancellable;  // else woken or cancel_woken already: fine too
+      self->sched.park.compare_exchange_strong(s, park_cancel_woken, std::memory_order_acq_rel);
+      return;  // the door sees the park word is not `running`
+    }
+  } else if (self->sched.park.load(std::memory_order_acquire) == park_woken) {
     self->sched.park.store(park_running, std::memory_order_relaxed);
     return;  // unparked before it even left
   }
@@ -205,14 +229,18 @@ inline void unpark_fiber(fiber* f) noexcept {
   // else: still on its way out; land() sees `woken` and submits it.
 }
 
-// A cancellation request's wake: takes f from parked_cancellable to
-// cancel_woken and submits it. Fails (and does nothing) if f is running, parked in a wait
-// that is not cancellable, or already woken. Any thread.
+// A cancellation request's wake, after `requested` was stored: takes f from
+// parking_cancellable or parked_cancellable to cancel_woken (and submits it
+// if it was parked). Does nothing if f runs, waits in a wait that is not
+// cancellable, or was woken already. Any thread; f must stay alive.
 inline void wake_cancelled(fiber* f) noexcept {
   using namespace switch_detail;
-  std::uint32_t parked = park_parked_cancellable;
-  if (f->sched.park.compare_exchange_strong(parked, park_cancel_woken, std::memory_order_seq_cst)) {
-    f->sched.rt->submit(f, true);
+  std::uint32_t s = f->sched.park.load(std::memory_order_seq_cst);
+  while (s == park_parking_cancellable || s == park_parked_cancellable) {
+    if (f->sched.park.compare_exchange_weak(s, park_cancel_woken, std::memory_order_seq_cst)) {
+      if (s == park_parked_cancellable) f->sched.rt->submit(f, true);
+      return;
+    }
   }
 }
 

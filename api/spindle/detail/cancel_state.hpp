@@ -3,16 +3,15 @@
 // A request (task::cancel, a task_group's cancel, runtime::shutdown) is
 // sticky: `requested` goes false -> true once and stays. The park door
 // (waiter::park, runtime/wait/waiter.cpp) reads it before every cancellable
-// wait, and the canceller wakes a fiber that is already parked in one. That
-// wake needs no lock and costs the park path nothing but a load: a
-// cancellable park publishes the fiber as `parked_cancellable` in its park
-// word (runtime/fiber/fiber_switch.hpp), and the canceller takes it from
-// there to running with one CAS, which only one party can win:
+// wait, and the canceller wakes a fiber that is already in one, without a
+// lock: a cancellable park passes through `parking_cancellable` and
+// `parked_cancellable` in the fiber's park word, and the canceller takes
+// either to `cancel_woken` with one CAS (runtime/fiber/fiber_switch.hpp):
 //
-//   canceller                          parking fiber (land(), on its worker)
-//   requested.store(true)  [seq_cst]   park.exchange(parked_cancellable) [seq_cst]
-//   CAS park: parked_cancellable       if (requested.load())  [seq_cst]
-//             -> running; submit         CAS park: the same; submit
+//   canceller                            parking fiber
+//   requested.store(true)   [seq_cst]    CAS park: running -> parking  [seq_cst]
+//   CAS park: parking|parked             if (requested.load())  [seq_cst]
+//             -> cancel_woken              do not switch
 //
 // One of the two sees the other's write, so a request that races with a park
 // is never lost. The woken fiber finds its waiter still pending, claims it
