@@ -105,8 +105,6 @@ class runtime {
   // Number of worker threads.
   std::size_t workers() const noexcept;
 
-  detail::runtime_core& core() const noexcept { return *core_; }
-
  private:
   static void check_block_on_allowed();
   detail::runtime_core* core_;

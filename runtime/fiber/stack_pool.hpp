@@ -48,6 +48,10 @@ namespace spindle::detail {
 
 class fiber;
 
+// Test seam (tests/stack_test.cpp): while true, no pool maps a new slab, as if
+// the kernel had no memory left. Read only on the cold path that maps.
+extern std::atomic<bool> refuse_new_stack_slabs;
+
 // Sits at the top of its stack. `owner` is written by the worker that starts
 // the fiber and read only at shutdown, after every worker has stopped.
 struct stack_block {
@@ -107,10 +111,6 @@ class stack_pool {
   // Go's limit for a goroutine stack, far beyond what any fiber should need,
   // and small enough that no size arithmetic here can overflow.
   static constexpr std::size_t max_stack_size = std::size_t{1} << 30;
-
-  // Test seam (tests/stack_test.cpp): while true, mapping a new slab fails as
-  // if the kernel had no memory left. Read only on the cold path that maps.
-  std::atomic<bool> refuse_new_slabs{false};
 
  private:
   stack_block* refill(stack_cache& cache);
