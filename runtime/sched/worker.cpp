@@ -22,13 +22,6 @@ thread_local worker* tl_worker [[gnu::tls_model("initial-exec")]] = nullptr;
 // Rounds of stealing over all victims before a searching worker parks.
 constexpr int steal_rounds = 3;
 
-std::uint64_t xorshift(std::uint64_t& s) noexcept {
-  s ^= s << 13;
-  s ^= s >> 7;
-  s ^= s << 17;
-  return s;
-}
-
 }  // namespace
 
 [[gnu::noinline]] worker* current_worker() noexcept {
@@ -55,7 +48,7 @@ void bind_scheduler_context(sanitizer_context& san) noexcept {
 }
 
 worker::worker(runtime_core& r, std::uint32_t i)
-    : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+    : rt(r), index(i), rng{0x9E3779B97F4A7C15ull * (i + 1)} {}
 
 void worker::start() { thread_ = start_thread([this] { run(); }); }
 
@@ -113,7 +106,7 @@ fiber* worker::take_global() noexcept {
 fiber* worker::steal() noexcept {
   const std::size_t n = rt.workers.size();
   for (int round = 0; round < steal_rounds; ++round) {
-    std::size_t start = xorshift(rng) % n;
+    std::size_t start = rng.below(n);
     for (std::size_t k = 0; k < n; ++k) {
       worker& v = *rt.workers[(start + k) % n];
       if (&v == this) continue;

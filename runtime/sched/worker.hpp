@@ -18,6 +18,7 @@
 #include "fiber/stack_pool.hpp"
 
 #include <spindle/detail/caller_id.hpp>
+#include <spindle/detail/fast_random.hpp>
 #include <spindle/detail/waiter.hpp>
 
 #include <atomic>
@@ -93,7 +94,7 @@ class worker {
   stack_cache stacks;
   std::uint32_t until_periodic = global_check_interval;  // rounds left to the periodic check
   std::uint32_t runnext_streak = 0;    // consecutive runs from runnext (bounded)
-  std::uint64_t rng;                   // victim selection
+  xorshift64star rng;                  // victim selection
   bool searching = false;
   // While this worker polls the reactor, the fibers it wakes go to the tail
   // of its ring in event order (not one by one through runnext, each
