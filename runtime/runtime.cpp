@@ -4,6 +4,7 @@
 #include <spindle/this_fiber.hpp>
 
 #include "fiber/fiber_switch.hpp"
+#include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
 #include "fiber/stack_pool.hpp"
 
@@ -41,26 +42,6 @@ void runtime::check_block_on_allowed() {
 bool in_fiber() noexcept { return detail::current_fiber() != nullptr; }
 
 namespace detail {
-
-fiber* current_fiber() noexcept {
-  worker* w = current_worker();
-  return w ? w->current : nullptr;
-}
-
-fiber* current_identity() noexcept {
-  fiber* f = current_fiber();
-  return f && f->sched.inline_child ? f->sched.inline_child : f;
-}
-
-runtime_core* current_runtime() noexcept {
-  worker* w = current_worker();
-  return w && w->current ? &w->rt : nullptr;
-}
-
-runtime_core& current_runtime_or_throw(const char* what) {
-  if (runtime_core* rt = current_runtime()) return *rt;
-  throw std::logic_error(std::string(what) + " called outside a fiber");
-}
 
 // Spawn: one allocation (the fiber, made by the caller) and one queue push.
 // Guarded by `spindle-bench spawn` and `skynet`.

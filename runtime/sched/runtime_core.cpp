@@ -171,10 +171,4 @@ void runtime_core::shut_down() {
   set_current_worker(outer);
 }
 
-const std::shared_ptr<reactor>& current_reactor_or_throw(const char* what) {
-  worker* w = current_worker();
-  if (!w || !w->current) throw std::logic_error(std::string(what) + " called outside a fiber");
-  return w->rt.io;
-}
-
 }  // namespace spindle::detail

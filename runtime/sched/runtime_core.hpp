@@ -78,7 +78,4 @@ class runtime_core {
   std::atomic<std::uint64_t> next_id_{1};
 };
 
-// The reactor of the calling fiber's runtime; std::logic_error outside a fiber.
-const std::shared_ptr<reactor>& current_reactor_or_throw(const char* what);
-
 }  // namespace spindle::detail

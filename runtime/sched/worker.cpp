@@ -16,22 +16,10 @@
 namespace spindle::detail {
 namespace {
 
-// initial-exec: one %fs-relative load, not a __tls_get_addr call (the library
-// is position-independent).
-thread_local worker* tl_worker [[gnu::tls_model("initial-exec")]] = nullptr;
 // Rounds of stealing over all victims before a searching worker parks.
 constexpr int steal_rounds = 3;
 
 }  // namespace
-
-[[gnu::noinline]] worker* current_worker() noexcept {
-  asm volatile("" ::: "memory");
-  return tl_worker;
-}
-void set_current_worker(worker* w) noexcept {
-  asm volatile("" ::: "memory");
-  tl_worker = w;
-}
 
 void bind_scheduler_context(sanitizer_context& san) noexcept {
   san = sanitizer_context{};

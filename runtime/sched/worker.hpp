@@ -13,9 +13,10 @@
 // is one jump, not two.
 #pragma once
 
-#include "sched/run_queue.hpp"
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_pool.hpp"
+#include "sched/context.hpp"
+#include "sched/run_queue.hpp"
 
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/fast_random.hpp>
@@ -154,11 +155,6 @@ inline fiber* worker::next_local() noexcept {
   return nullptr;
 }
 
-// The worker whose thread is calling, or null. Not inlined and with a compiler
-// barrier: a fiber may resume on another thread, so the thread-local must be
-// re-read after every switch, never cached (ClickHouse/silk#66).
-worker* current_worker() noexcept;
-void set_current_worker(worker* w) noexcept;
 // Describes the calling thread's own stack as a scheduler-loop context.
 void bind_scheduler_context(sanitizer_context& san) noexcept;
 
