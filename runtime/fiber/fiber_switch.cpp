@@ -2,6 +2,8 @@
 // entry and exit) and this_fiber::yield. See fiber_switch.hpp.
 #include "fiber/fiber_switch.hpp"
 
+#include "fiber/join.hpp"
+
 #include <spindle/this_fiber.hpp>
 
 #include <cstdio>
@@ -10,19 +12,6 @@
 
 namespace spindle::detail {
 namespace switch_detail {
-
-namespace {
-
-void complete(fiber& f) noexcept {
-  std::uintptr_t prev = f.join_state.exchange(join_done, std::memory_order_acq_rel);
-  if (prev == join_detached) {
-    if (f.error) report_detached_error(f);
-  } else if (prev != join_running) {
-    reinterpret_cast<waiter*>(prev)->notify();
-  }
-}
-
-}  // namespace
 
 // Cold: once per fiber, on its first run; the stack comes from the worker's
 // cache (no lock, no system call) unless the pool must map a new slab. The

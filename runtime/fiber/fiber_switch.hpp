@@ -32,6 +32,7 @@
 #pragma once
 
 #include "fiber/context_switch.hpp"
+#include "fiber/join.hpp"
 #include "sched/runtime_core.hpp"
 #include "fiber/sanitizers.hpp"
 #include "sched/worker.hpp"
@@ -50,21 +51,6 @@ void fiber_entry(ctx::transfer_t t);
 bool prepare_first_run(worker& w, fiber* f) noexcept;
 
 }  // namespace switch_detail
-
-// A queue entry whose fiber a joiner already ran inline (try_run_inline in
-// runtime.cpp): only the queue's reference is left to drop. For an entry the
-// caller holds (taken from a queue), sched.stack cannot change under it.
-inline bool ran_inline(const fiber* f) noexcept {
-  return !f->sched.stack && f->sched.started.load(std::memory_order_acquire);
-}
-
-// Before a fiber taken from a queue runs: false if a joiner already ran it
-// inline (the queue's reference is then dropped and the fiber skipped).
-inline bool claim_start(fiber* f) noexcept {
-  if (f->sched.stack || !f->sched.started.exchange(true, std::memory_order_acq_rel)) return true;
-  f->release();
-  return false;
-}
 
 namespace switch_detail {
 

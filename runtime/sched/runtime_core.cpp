@@ -2,6 +2,7 @@
 
 #include "sched/cpu_quota.hpp"
 #include "fiber/fiber_switch.hpp"
+#include "fiber/join.hpp"
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_overflow.hpp"
 
@@ -117,15 +118,6 @@ void runtime_core::shut_down() {
   bind_scheduler_context(host.sched_san);
   stack_overflow_guard overflow_report;  // this thread now runs fibers: an alternate signal stack
 
-  auto discard_unstarted = [](fiber* f) {
-    f->sched.unwinding = true;  // no result (task::join)
-    f->discard_body();          // its captures go now, not with the task handle
-    f->error = std::make_exception_ptr(
-        std::logic_error("spindle: the runtime was destroyed before this fiber started"));
-    std::uintptr_t prev = f->join_state.exchange(join_done, std::memory_order_acq_rel);
-    if (prev != join_running && prev != join_detached) reinterpret_cast<waiter*>(prev)->notify();
-    f->release();
-  };
   // Runs everything runnable until nothing is.
   auto run_all = [&] {
     for (;;) {
@@ -135,8 +127,7 @@ void runtime_core::shut_down() {
       }
       if (!f && !global.try_pop(f)) return;
       if (!f->sched.stack) {
-        if (!f->sched.started.exchange(true)) discard_unstarted(f);
-        else f->release();  // a joiner ran it inline
+        if (claim_start(f)) discard_unstarted(f);  // else: a joiner ran it inline
         continue;
       }
       resume_from_scheduler(host, f);
