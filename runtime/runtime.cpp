@@ -1,7 +1,6 @@
-// The public entry points of <spindle/runtime.hpp>, <spindle/task.hpp> and
-// <spindle/this_fiber.hpp>, on top of runtime_core.
+// The public entry points of <spindle/runtime.hpp> and <spindle/task.hpp>, on
+// top of runtime_core (the join protocol itself: fiber/join.cpp).
 #include <spindle/runtime.hpp>
-#include <spindle/this_fiber.hpp>
 
 #include "fiber/fiber_switch.hpp"
 #include "sched/context.hpp"
@@ -96,20 +95,4 @@ void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
 }
 
 }  // namespace detail
-
-namespace this_fiber {
-
-void sleep_until(detail::clock::time_point deadline) {
-  if (!detail::current_fiber()) throw std::logic_error("spindle::this_fiber::sleep_until called outside a fiber");
-  detail::waiter w;
-  detail::waiter::rethrow_if_cancelled(w.wait_until(deadline));
-}
-
-std::uint64_t id() {
-  detail::fiber* f = detail::current_identity();
-  if (!f) throw std::logic_error("spindle::this_fiber::id called outside a fiber");
-  return f->sched.id;
-}
-
-}  // namespace this_fiber
 }  // namespace spindle
