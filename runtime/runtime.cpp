@@ -2,9 +2,9 @@
 // top of runtime_core (the join protocol itself: fiber/join.cpp).
 #include <spindle/runtime.hpp>
 
-#include "fiber/fiber_switch.hpp"
 #include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
+#include "sched/worker.hpp"
 
 #include <cxxabi.h>
 
@@ -30,7 +30,9 @@ runtime::~runtime() {
   delete core_;
 }
 
-std::size_t runtime::workers() const noexcept { return core_->workers.size(); }
+std::size_t runtime::workers() const noexcept {
+  return core_->worker_count();
+}
 
 void runtime::check_block_on_allowed() {
   if (detail::current_fiber())
@@ -90,7 +92,7 @@ void report_detached_error(fiber& f) noexcept {
 void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
   waiter w;
   job.done = &w;
-  rt.blocking.submit(job);
+  rt.submit_blocking(job);
   w.wait_uncancellable();
 }
 

@@ -16,7 +16,7 @@ namespace switch_detail {
 bool prepare_first_run(worker& w, fiber* f) noexcept {
   stack_block* s;
   try {
-    s = w.rt.stacks.acquire(w.stacks);
+    s = w.rt.stacks().acquire(w.stacks);
   } catch (...) {
     f->error = std::current_exception();
     complete(*f);

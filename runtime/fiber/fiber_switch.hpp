@@ -33,8 +33,8 @@
 
 #include "fiber/context_switch.hpp"
 #include "fiber/join.hpp"
-#include "sched/runtime_core.hpp"
 #include "fiber/sanitizers.hpp"
+#include "sched/runtime_core.hpp"
 #include "sched/worker.hpp"
 
 namespace spindle::detail {

@@ -47,7 +47,7 @@ runtime_core& current_runtime_or_throw(const char* what) {
 }
 
 const std::shared_ptr<reactor>& current_reactor_or_throw(const char* what) {
-  return current_runtime_or_throw(what).io;
+  return current_runtime_or_throw(what).reactor();
 }
 
 }  // namespace spindle::detail

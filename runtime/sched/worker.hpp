@@ -3,7 +3,7 @@
 // Ownership: every field is touched only by the worker's own thread, except
 //  * `local` (thieves take from its head, see run_queue.hpp),
 //  * `runnext` (thieves may take it when the ring is empty),
-//  * `park_state`, `park_m`, `park_cv` (unpark() from any thread),
+//  * `parker_` (unpark() from any thread, see parker.hpp),
 //  * `running` (read by contended mutex lockers, see owner_running()).
 //
 // Where a worker's thread runs: either its *scheduler loop* on the thread's
@@ -16,6 +16,7 @@
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_pool.hpp"
 #include "sched/context.hpp"
+#include "sched/parker.hpp"
 #include "sched/run_queue.hpp"
 
 #include <spindle/detail/caller_id.hpp>
@@ -23,9 +24,7 @@
 #include <spindle/detail/waiter.hpp>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 
 namespace spindle::detail {
@@ -66,7 +65,7 @@ class worker {
   static constexpr std::uint32_t max_runnext_streak = 3;
 
   // Wakes the worker if it is parked (or makes its next park return at once).
-  void unpark() noexcept;
+  void unpark() noexcept { parker_.unpark(); }
 
   // A finished fiber is off its stack: the stack goes back to the pool (warm,
   // for the next spawn) and the run's reference is dropped.
@@ -114,15 +113,8 @@ class worker {
   fiber* steal() noexcept;
   fiber* take_global() noexcept;
   bool any_work_visible() noexcept;
-  void park();
-  void poll_io_nonblocking() noexcept;
-  // Polls the reactor until `deadline` (see reactor::poll) with `polling` set.
-  void poll_io(const clock::time_point* deadline) noexcept;
 
-  enum : int { park_empty = 0, park_notified = 1, parked_condvar = 2, parked_driver = 3 };
-  std::atomic<int> park_state_{park_empty};
-  std::mutex park_m_;
-  std::condition_variable park_cv_;
+  parker parker_;
   std::thread thread_;
 };
 

@@ -1,6 +1,7 @@
 #include <spindle/detail/waiter.hpp>
 
 #include "fiber/fiber_switch.hpp"
+#include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
 #include "wait/thread_parker.hpp"
 
@@ -71,10 +72,10 @@ wake waiter::wait_until(clock::time_point deadline) {
   runtime_core& rt = *fiber_->sched.rt;
   timer_.deadline = deadline;
   timer_.owner = this;
-  if (rt.timers.add(timer_)) rt.on_earlier_deadline();
+  rt.add_timer(timer_);
   park_current(this);
   wake r = state();
-  if (r != wake::timed_out) rt.timers.cancel(timer_);
+  if (r != wake::timed_out) rt.cancel_timer(timer_);
   return finish_fiber_wait(fiber_, r);
 }
 
