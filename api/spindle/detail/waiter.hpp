@@ -110,8 +110,6 @@ class waiter {
     if (r == wake::cancelled) throw fiber_unwind{};
   }
 
-  bool is_fiber() const noexcept { return fiber_ != nullptr; }
-
  private:
   std::atomic<std::uint32_t> state_{0};
   fiber* fiber_;            // the blocked fiber, or null for a thread
