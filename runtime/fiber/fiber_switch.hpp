@@ -3,11 +3,12 @@
 // The switch path is inline (always): after a stack switch every `ret` until
 // the next `call` mispredicts, because the return-stack buffer still holds
 // the other context's return addresses, so each function level between
-// jump_fcontext and user code costs ~5 ns (measured with `spindle-bench yield`).
+// jump_fcontext and user code costs ~5 ns (reference machine, measured with
+// `spindle-bench yield`).
 //
 // A switch is one jump_fcontext (Boost.Context's assembly: save six callee-
-// saved registers, swap stack pointers, jump; ~5 ns on these machines). The
-// jumping side leaves a note in its worker (pending_prev, pending_action) and
+// saved registers, swap stack pointers, jump; ~5 ns on the reference
+// machine). The jumping side leaves a note in its worker (pending_prev, pending_action) and
 // the side that lands reads it *on the new stack*, once the old fiber is
 // completely off its own stack. Only then is the old fiber published:
 //

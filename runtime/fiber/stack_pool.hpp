@@ -16,7 +16,9 @@
 // from ~75 to ~250 us; 16 KiB measured ~80 us.
 // Guard regions are installed with MADV_GUARD_INSTALL where the kernel has it
 // (Linux >= 6.13): the slab stays one VMA, and a guard costs neither memory
-// nor a mapping. Older kernels fall back to mprotect(PROT_NONE), which splits
+// nor a mapping. A slab is ~5 MiB (stack_pool.cpp), 64 stacks of the default
+// 64 KiB with their guards (80 KiB each), so 100,000 fibers need ~1,600
+// mappings. Older kernels fall back to mprotect(PROT_NONE), which splits
 // the slab into 2 VMAs per stack: 1,000,000 fibers there need
 // `sysctl vm.max_map_count=2100000` or options{.stack_guard = false}
 // (docs/DESIGN.md, "Stacks").
