@@ -1,11 +1,10 @@
-// The public entry points of <spindle/runtime.hpp>, <spindle/task.hpp> and
-// <spindle/this_fiber.hpp>, on top of runtime_core.
+// The public entry points of <spindle/runtime.hpp> and <spindle/task.hpp>, on
+// top of runtime_core (the join protocol itself: fiber/join.cpp).
 #include <spindle/runtime.hpp>
-#include <spindle/this_fiber.hpp>
 
-#include "fiber/fiber_switch.hpp"
+#include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
-#include "fiber/stack_pool.hpp"
+#include "sched/worker.hpp"
 
 #include <cxxabi.h>
 
@@ -31,7 +30,9 @@ runtime::~runtime() {
   delete core_;
 }
 
-std::size_t runtime::workers() const noexcept { return core_->workers.size(); }
+std::size_t runtime::workers() const noexcept {
+  return core_->worker_count();
+}
 
 void runtime::check_block_on_allowed() {
   if (detail::current_fiber())
@@ -41,26 +42,6 @@ void runtime::check_block_on_allowed() {
 bool in_fiber() noexcept { return detail::current_fiber() != nullptr; }
 
 namespace detail {
-
-fiber* current_fiber() noexcept {
-  worker* w = current_worker();
-  return w ? w->current : nullptr;
-}
-
-fiber* current_identity() noexcept {
-  fiber* f = current_fiber();
-  return f && f->sched.inline_child ? f->sched.inline_child : f;
-}
-
-runtime_core* current_runtime() noexcept {
-  worker* w = current_worker();
-  return w && w->current ? &w->rt : nullptr;
-}
-
-runtime_core& current_runtime_or_throw(const char* what) {
-  if (runtime_core* rt = current_runtime()) return *rt;
-  throw std::logic_error(std::string(what) + " called outside a fiber");
-}
 
 // Spawn: one allocation (the fiber, made by the caller) and one queue push.
 // Guarded by `spindle-bench spawn` and `skynet`.
@@ -78,77 +59,6 @@ void submit_new(runtime_core& rt, fiber* f) {
     f->sched.id = rt.reserve_ids(1);
   }
   rt.submit(f, false);
-}
-
-namespace {
-
-// Runs a fiber that has not started yet on the joiner's own stack: no stack
-// to take, no switch, no wake-up (help-first joining, as TBB and libfork do;
-// it turns skynet and fib into depth-first work on each worker while idle
-// workers steal the siblings). Only with half the joiner's stack still free.
-bool try_run_inline(fiber& f) {
-  // Only `started` may be read here: `sched.stack` is written by whichever
-  // worker starts the fiber, concurrently with this join.
-  fiber* self = current_fiber();
-  if (!self || f.sched.started.load(std::memory_order_acquire)) return false;
-  auto* sp = static_cast<char*>(__builtin_frame_address(0));
-  stack_block* s = self->sched.stack;
-  if (static_cast<std::size_t>(sp - s->bottom) < s->size / 2) return false;
-  if (f.sched.started.exchange(true, std::memory_order_acq_rel)) return false;
-  // The child keeps its own identity (this_fiber::id, mutex ownership).
-  struct identity_scope {
-    fiber* self;
-    fiber* outer;
-    ~identity_scope() { self->sched.inline_child = outer; }
-  } scope{self, std::exchange(self->sched.inline_child, &f)};
-  try {
-    f.run_body();
-  } catch (const fiber_unwind&) {
-    f.sched.unwinding = true;  // no result: a later join() of f must throw
-    f.join_state.store(join_done, std::memory_order_release);
-    throw;  // shutdown unwinds the joiner too: they share a stack
-  } catch (...) {
-    f.error = std::current_exception();
-  }
-  // The task handle is the only joiner and it is here: nobody else to wake.
-  f.join_state.store(join_done, std::memory_order_release);
-  return true;
-}
-
-}  // namespace
-
-void wait_for_completion(fiber& f) {
-  if (f.join_state.load(std::memory_order_acquire) == join_done) return;
-  if (try_run_inline(f)) return;
-  waiter w;
-  std::uintptr_t expected = join_running;
-  if (!f.join_state.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w),
-                                            std::memory_order_acq_rel)) {
-    return;  // finished meanwhile
-  }
-  w.park({wait_kind::join, &f}, no_deadline, [&] {
-    // Only shutdown cancels this wait, and shutdown runs fibers one at a
-    // time on one thread, so the joined fiber is not inside complete() now:
-    // withdrawing the waiter is race-free.
-    expected = reinterpret_cast<std::uintptr_t>(&w);
-    f.join_state.compare_exchange_strong(expected, join_running, std::memory_order_acq_rel);
-  });
-}
-
-void throw_unwound_join(fiber& f) {
-  // A fiber of a runtime that is shutting down is unwound at its next wait;
-  // a join that cannot produce a result is such a wait (and a logic_error
-  // escaping a detached fiber there would be reported as if it were a bug).
-  worker* w = current_worker();
-  if (w && w->current && w->rt.stopping() && !w->current->sched.unwinding) {
-    w->current->sched.unwinding = true;
-    throw fiber_unwind{};
-  }
-  // Discarded unstarted: its own logic_error ("... before this fiber started").
-  if (f.error) std::rethrow_exception(std::exchange(f.error, nullptr));
-  throw std::logic_error(
-      "spindle::task::join: the runtime was destroyed while this fiber was suspended (it was "
-      "unwound and has no result)");
 }
 
 namespace {
@@ -182,25 +92,9 @@ void report_detached_error(fiber& f) noexcept {
 void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
   waiter w;
   job.done = &w;
-  rt.blocking.submit(job);
+  rt.submit_blocking(job);
   w.park({wait_kind::blocking_call, &job});
 }
 
 }  // namespace detail
-
-namespace this_fiber {
-
-void sleep_until(detail::clock::time_point deadline) {
-  if (!detail::current_fiber()) throw std::logic_error("spindle::this_fiber::sleep_until called outside a fiber");
-  detail::waiter w;
-  w.park({detail::wait_kind::sleep, nullptr}, deadline);
-}
-
-std::uint64_t id() {
-  detail::fiber* f = detail::current_identity();
-  if (!f) throw std::logic_error("spindle::this_fiber::id called outside a fiber");
-  return f->sched.id;
-}
-
-}  // namespace this_fiber
 }  // namespace spindle

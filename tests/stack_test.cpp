@@ -3,7 +3,7 @@
 // memory for the fiber throws, a fiber that finds none for its stack fails
 // alone; stack sizes out of range are refused at construction.
 #include "fiber/fiber_allocator.hpp"  // runtime/: the fault-injection seams
-#include "sched/runtime_core.hpp"
+#include "fiber/stack_pool.hpp"
 #include "test_support.hpp"
 #include "unprobed_frames.hpp"
 
@@ -180,9 +180,10 @@ TEST(StackOptions, TheMaximumSizeWorks) {
   EXPECT_EQ(rt.block_on([] { return recurse_probed(0, 64); }), 64 * 65 / 2);
 }
 
-// Out of memory for stacks, injected: while set, the pool maps no new slab.
-void refuse_new_stack_slabs(spindle::runtime& rt, bool refuse) {
-  rt.core().stacks.refuse_new_slabs = refuse;
+// Out of memory for stacks, injected: while set, the pool maps no new slab
+// (the seam is process-wide; these tests run one runtime at a time).
+void refuse_new_stack_slabs(spindle::runtime&, bool refuse) {
+  spindle::detail::refuse_new_stack_slabs = refuse;
 }
 
 TEST(StackMemory, AFiberWithoutAStackFailsItsJoinWithBadAlloc) {

@@ -22,6 +22,7 @@
 //    spindle::detail::fiber_unwind; a `catch (...)` must rethrow it.
 #pragma once
 
+#include <spindle/detail/blocking_job.hpp>
 #include <spindle/detail/fiber.hpp>
 #include <spindle/detail/waiter.hpp>
 #include <spindle/task.hpp>
@@ -104,8 +105,6 @@ class runtime {
   // Number of worker threads.
   std::size_t workers() const noexcept;
 
-  detail::runtime_core& core() const noexcept { return *core_; }
-
  private:
   static void check_block_on_allowed();
   detail::runtime_core* core_;
@@ -123,23 +122,6 @@ auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
   detail::submit_new(rt, fb);
   return task<detail::spawn_result_t<F, A...>>(fb);
 }
-
-namespace detail {
-
-// A call handed to the blocking pool; lives on the calling fiber's stack.
-class blocking_job {
- public:
-  virtual void run() noexcept = 0;
-  blocking_job* next = nullptr;  // guarded by the blocking pool's lock
-  waiter* done = nullptr;        // notified by the pool thread after run()
- protected:
-  ~blocking_job() = default;
-};
-
-// Submits the job to the current runtime's blocking pool and waits for it.
-void run_on_blocking_pool(runtime_core& rt, blocking_job& job);
-
-}  // namespace detail
 
 // Runs f() on the runtime's blocking thread pool; only the calling fiber
 // waits. Its result is returned and its exception rethrown. Called outside a

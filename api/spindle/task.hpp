@@ -83,14 +83,7 @@ class task {
   // stderr with the fiber's id, its type (demangled) and what().
   void detach() {
     if (!f_) throw std::logic_error("spindle::task::detach: task is empty (already joined or detached)");
-    auto* f = std::exchange(f_, nullptr);
-    std::uintptr_t expected = detail::join_running;
-    if (!f->join_state.compare_exchange_strong(expected, detail::join_detached,
-                                               std::memory_order_acq_rel) &&
-        f->error) {
-      detail::report_detached_error(*f);  // it already finished with an exception
-    }
-    f->release();
+    detail::detach(*std::exchange(f_, nullptr));
   }
 
  private:

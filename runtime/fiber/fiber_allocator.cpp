@@ -2,8 +2,8 @@
 //
 // Spawn-heavy programs create fibers faster than they finish (skynet, a loop of
 // spawns): a million queued fibers is 150 MB of control blocks. From malloc that
-// is a fresh 4 KiB page fault every ~28 fibers (about 1 us each on these
-// virtual machines) plus glibc's arena growth; here it is one fault per 2 MiB
+// is a fresh 4 KiB page fault every ~28 fibers (about 1 us each on the
+// reference machine) plus glibc's arena growth; here it is one fault per 2 MiB
 // chunk (transparent huge pages where the kernel allows them) and a pointer
 // pop/push in a per-thread cache.
 //

@@ -1,28 +1,14 @@
 // fiber_switch.cpp: the cold half of the switch machinery (first run, fiber
-// entry and exit) and this_fiber::yield. See fiber_switch.hpp.
+// entry and exit). See fiber_switch.hpp.
 #include "fiber/fiber_switch.hpp"
 
-#include <spindle/this_fiber.hpp>
+#include "fiber/join.hpp"
 
 #include <cstdio>
 #include <exception>
-#include <stdexcept>
 
 namespace spindle::detail {
 namespace switch_detail {
-
-namespace {
-
-void complete(fiber& f) noexcept {
-  std::uintptr_t prev = f.join_state.exchange(join_done, std::memory_order_acq_rel);
-  if (prev == join_detached) {
-    if (f.error) report_detached_error(f);
-  } else if (prev != join_running) {
-    reinterpret_cast<waiter*>(prev)->notify();
-  }
-}
-
-}  // namespace
 
 // Cold: once per fiber, on its first run; the stack comes from the worker's
 // cache (no lock, no system call) unless the pool must map a new slab. The
@@ -30,7 +16,7 @@ void complete(fiber& f) noexcept {
 bool prepare_first_run(worker& w, fiber* f) noexcept {
   stack_block* s;
   try {
-    s = w.rt.stacks.acquire(w.stacks);
+    s = w.rt.stacks().acquire(w.stacks);
   } catch (...) {
     f->error = std::current_exception();
     complete(*f);
@@ -75,23 +61,3 @@ void resume_from_scheduler(worker& w, fiber* f) {
 }
 
 }  // namespace spindle::detail
-
-namespace spindle::this_fiber {
-
-// Guarded by `spindle-bench yield` (target < 15 ns): one ring pop, one push,
-// one jump; everything between jump_fcontext and the caller is inline.
-void yield() {
-  using namespace detail;
-  using namespace detail::switch_detail;
-  worker* w = current_worker();
-  if (!w || !w->current) [[unlikely]]
-    throw std::logic_error("spindle::this_fiber::yield called outside a fiber");
-  fiber* self = w->current;
-  worker& now = switch_away(*w, self, after_switch_action::requeue);
-  if (now.stopping.load(std::memory_order_relaxed) && !self->sched.unwinding) [[unlikely]] {
-    self->sched.unwinding = true;
-    throw fiber_unwind{};
-  }
-}
-
-}  // namespace spindle::this_fiber

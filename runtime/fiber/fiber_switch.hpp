@@ -3,11 +3,12 @@
 // The switch path is inline (always): after a stack switch every `ret` until
 // the next `call` mispredicts, because the return-stack buffer still holds
 // the other context's return addresses, so each function level between
-// jump_fcontext and user code costs ~5 ns (measured with `spindle-bench yield`).
+// jump_fcontext and user code costs ~5 ns (reference machine, measured with
+// `spindle-bench yield`).
 //
 // A switch is one jump_fcontext (Boost.Context's assembly: save six callee-
-// saved registers, swap stack pointers, jump; ~5 ns on these machines). The
-// jumping side leaves a note in its worker (pending_prev, pending_action) and
+// saved registers, swap stack pointers, jump; ~5 ns on the reference
+// machine). The jumping side leaves a note in its worker (pending_prev, pending_action) and
 // the side that lands reads it *on the new stack*, once the old fiber is
 // completely off its own stack. Only then is the old fiber published:
 //
@@ -50,8 +51,9 @@
 #pragma once
 
 #include "fiber/context_switch.hpp"
-#include "sched/runtime_core.hpp"
+#include "fiber/join.hpp"
 #include "fiber/sanitizers.hpp"
+#include "sched/runtime_core.hpp"
 #include "sched/worker.hpp"
 
 namespace spindle::detail {
@@ -76,21 +78,6 @@ void fiber_entry(ctx::transfer_t t);
 bool prepare_first_run(worker& w, fiber* f) noexcept;
 
 }  // namespace switch_detail
-
-// A queue entry whose fiber a joiner already ran inline (try_run_inline in
-// runtime.cpp): only the queue's reference is left to drop. For an entry the
-// caller holds (taken from a queue), sched.stack cannot change under it.
-inline bool ran_inline(const fiber* f) noexcept {
-  return !f->sched.stack && f->sched.started.load(std::memory_order_acquire);
-}
-
-// Before a fiber taken from a queue runs: false if a joiner already ran it
-// inline (the queue's reference is then dropped and the fiber skipped).
-inline bool claim_start(fiber* f) noexcept {
-  if (f->sched.stack || !f->sched.started.exchange(true, std::memory_order_acq_rel)) return true;
-  f->release();
-  return false;
-}
 
 namespace switch_detail {
 

@@ -1,5 +1,6 @@
 #include "fiber/stack_overflow.hpp"
 
+#include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
 #include "sched/worker.hpp"
 
@@ -47,7 +48,7 @@ void report_overflow(const worker& w, const fiber& f) {
   const fiber& who = f.sched.inline_child ? *f.sched.inline_child : f;
   char msg[128];
   char* p = append(msg, "spindle: fiber stack overflow (stack_size = ");
-  p = append_decimal(p, w.rt.stacks.stack_size() / 1024);
+  p = append_decimal(p, w.rt.stacks().stack_size() / 1024);
   p = append(p, " KiB) in fiber ");
   p = append_decimal(p, who.sched.id);
   *p++ = '\n';
@@ -73,7 +74,8 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
   worker* w = current_worker();
   fiber* f = w ? w->current : nullptr;
   if (f && f->sched.stack &&
-      in_guard_zone(f->sched.stack, static_cast<const char*>(info->si_addr), w->rt.stacks.guard_size())) {
+      in_guard_zone(f->sched.stack, static_cast<const char*>(info->si_addr),
+                    w->rt.stacks().guard_size())) {
     report_overflow(*w, *f);
     std::abort();
   }

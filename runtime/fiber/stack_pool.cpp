@@ -37,6 +37,8 @@ void install_guard(char* page, std::size_t len) {
 
 }  // namespace
 
+std::atomic<bool> refuse_new_stack_slabs{false};
+
 // stack_size <= max_stack_size (runtime_core checks the option), so no sum
 // or rounding here can overflow.
 stack_pool::stack_pool(std::size_t stack_size, bool guard_pages)
@@ -53,7 +55,7 @@ stack_pool::~stack_pool() {
 // Throws with the pool unchanged (see "Out of memory" in stack_pool.hpp).
 void stack_pool::add_slab() {
   slabs_.reserve(slabs_.size() + 1);  // the one allocation that could fail after the mmap
-  if (refuse_new_slabs.load(std::memory_order_relaxed)) throw std::bad_alloc();
+  if (refuse_new_stack_slabs.load(std::memory_order_relaxed)) throw std::bad_alloc();
   std::size_t bytes = per_slab_ * stride_;
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -16,7 +16,9 @@
 // from ~75 to ~250 us; 16 KiB measured ~80 us.
 // Guard regions are installed with MADV_GUARD_INSTALL where the kernel has it
 // (Linux >= 6.13): the slab stays one VMA, and a guard costs neither memory
-// nor a mapping. Older kernels fall back to mprotect(PROT_NONE), which splits
+// nor a mapping. A slab is ~5 MiB (stack_pool.cpp), 64 stacks of the default
+// 64 KiB with their guards (80 KiB each), so 100,000 fibers need ~1,600
+// mappings. Older kernels fall back to mprotect(PROT_NONE), which splits
 // the slab into 2 VMAs per stack: 1,000,000 fibers there need
 // `sysctl vm.max_map_count=2100000` or options{.stack_guard = false}
 // (docs/DESIGN.md, "Stacks").
@@ -48,6 +50,10 @@ namespace spindle::detail {
 
 class fiber;
 class waiter;
+
+// Test seam (tests/stack_test.cpp): while true, no pool maps a new slab, as if
+// the kernel had no memory left. Read only on the cold path that maps.
+extern std::atomic<bool> refuse_new_stack_slabs;
 
 // Sits at the top of its stack. `owner` is written by the worker that starts
 // the fiber and read only at shutdown, after every worker has stopped.
@@ -113,10 +119,6 @@ class stack_pool {
   // Go's limit for a goroutine stack, far beyond what any fiber should need,
   // and small enough that no size arithmetic here can overflow.
   static constexpr std::size_t max_stack_size = std::size_t{1} << 30;
-
-  // Test seam (tests/stack_test.cpp): while true, mapping a new slab fails as
-  // if the kernel had no memory left. Read only on the cold path that maps.
-  std::atomic<bool> refuse_new_slabs{false};
 
  private:
   stack_block* refill(stack_cache& cache);

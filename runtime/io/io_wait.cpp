@@ -5,7 +5,7 @@
 #include "io/call_deadline.hpp"
 #include "io/poll_wait.hpp"
 #include "io/reactor.hpp"
-#include "sched/runtime_core.hpp"
+#include "sched/context.hpp"
 #include "net/socket_ops.hpp"
 
 namespace spindle::io {

@@ -8,7 +8,7 @@
 #include <system_error>
 
 #include "io/poll_wait.hpp"
-#include "sched/runtime_core.hpp"
+#include "sched/context.hpp"
 
 namespace spindle::detail {
 namespace {

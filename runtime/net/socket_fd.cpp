@@ -9,7 +9,7 @@
 
 #include "io/poll_wait.hpp"
 #include "io/reactor.hpp"
-#include "sched/runtime_core.hpp"
+#include "sched/context.hpp"
 #include "net/socket_ops.hpp"
 
 namespace spindle::detail {

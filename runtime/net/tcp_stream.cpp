@@ -22,7 +22,7 @@ constexpr const char* write_what = "spindle::net::tcp_stream::write_all";
 
 // One recv() that waits as long as it would block. 0 = end of stream.
 //
-// `drained` saves the recv() that would only say EAGAIN (about 1 us here; the
+// `drained` saves the recv() that would only say EAGAIN (~1 us, reference machine; the
 // echo and http workloads pay it once per request otherwise). It is set when a
 // recv() returned less than asked: the receive queue was empty then (a
 // non-blocking TCP recv on Linux stops short only when it is; segments that

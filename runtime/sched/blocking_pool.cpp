@@ -2,6 +2,8 @@
 
 #include "sched/thread_start.hpp"
 
+#include <spindle/detail/waiter.hpp>
+
 #include <chrono>
 #include <thread>
 

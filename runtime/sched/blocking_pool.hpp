@@ -10,7 +10,7 @@
 // All fields are guarded by `m_`.
 #pragma once
 
-#include <spindle/runtime.hpp>
+#include <spindle/detail/blocking_job.hpp>
 
 #include <condition_variable>
 #include <cstddef>

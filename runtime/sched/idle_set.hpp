@@ -92,10 +92,6 @@ class idle_set {
     return false;
   }
 
-  std::uint32_t parked() const noexcept {
-    return workers_ - unparked(state_.load(std::memory_order_relaxed));
-  }
-
  private:
   static constexpr std::uint64_t searching_one = std::uint64_t{1} << 32;
   static std::uint32_t searching(std::uint64_t s) noexcept { return static_cast<std::uint32_t>(s >> 32); }

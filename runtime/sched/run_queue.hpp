@@ -14,7 +14,7 @@
 // exactly that read-then-maybe-discard race.
 //
 // Cost (guarded by `spindle-bench yield`): push = one relaxed store + one
-// release store; pop = one CAS. When the ring is full, push_or_overflow()
+// release store; pop = one CAS. When the ring is full, worker::push_overflow()
 // moves half of it to the global queue in one bulk operation, so an owner
 // never blocks and never spins on a full ring (brpc#473).
 #pragma once

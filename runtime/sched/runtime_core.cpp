@@ -1,9 +1,13 @@
 #include "sched/runtime_core.hpp"
 
-#include "sched/cpu_quota.hpp"
 #include "fiber/fiber_switch.hpp"
+#include "fiber/join.hpp"
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_overflow.hpp"
+#include "sched/context.hpp"
+#include "sched/cpu_quota.hpp"
+
+#include <spindle/runtime.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -34,18 +38,18 @@ std::size_t pick_stack_size(std::size_t requested) {
 }  // namespace
 
 runtime_core::runtime_core(const options& opts)
-    : stack_size(pick_stack_size(opts.stack_size)),
-      on_worker_start(opts.on_worker_start),
-      on_worker_stop(opts.on_worker_stop),
-      stacks(stack_size, opts.stack_guard),
-      io(reactor::create()),
-      idle(static_cast<std::uint32_t>(pick_workers(opts.workers))),
-      blocking(opts.blocking_threads) {
+    : on_worker_start_(opts.on_worker_start),
+      on_worker_stop_(opts.on_worker_stop),
+      stacks_(pick_stack_size(opts.stack_size), opts.stack_guard),
+      reactor_(detail::reactor::create()),
+      idle_(static_cast<std::uint32_t>(pick_workers(opts.workers))),
+      blocking_(opts.blocking_threads) {
   const std::size_t n = pick_workers(opts.workers);
-  workers.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) workers.push_back(std::make_unique<worker>(*this, static_cast<std::uint32_t>(i)));
+  workers_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    workers_.push_back(std::make_unique<worker>(*this, static_cast<std::uint32_t>(i)));
   try {
-    for (auto& w : workers) w->start();
+    for (auto& w : workers_) w->start();
   } catch (...) {
     // A worker thread could not be created (thread limit: std::system_error,
     // EAGAIN). No destructor runs for a constructor that throws, so stop and
@@ -67,85 +71,79 @@ void runtime_core::submit(fiber* f, bool woken) noexcept {
     if (w->push_local(f, woken)) notify_work();
     return;
   }
-  global.push(f);
+  global_.push(f);
   notify_work();
 }
 
 void runtime_core::notify_work() noexcept {
-  int i = idle.worker_to_notify();
-  if (i >= 0) workers[static_cast<std::size_t>(i)]->unpark();
-}
-
-void runtime_core::on_earlier_deadline() noexcept {
-  full_fence();
-  if (driver_sleeping.load(std::memory_order_seq_cst)) {
-    io->wake();
-    return;
-  }
-  int i = idle.any_sleeper();
-  if (i >= 0) workers[static_cast<std::size_t>(i)]->unpark();
+  int i = idle_.worker_to_notify();
+  if (i >= 0) workers_[static_cast<std::size_t>(i)]->unpark();
 }
 
 // Shutdown, in order:
 //  1. `stopping` is set and every worker woken; each returns to its scheduler
-//     loop at the running fiber's next switch, and exits.
+//     loop at the running fiber's next switch, and exits (stop_workers).
 //  2. The calling thread adopts worker 0 (its queues, its stack cache) and
 //     becomes the only thread that runs fibers (with an alternate signal
 //     stack, so that a stack overflow is still reported by name).
 //  3. Fibers that never started are destroyed without running; their joiners
-//     get an exception. Every suspended fiber is then cancelled, newest first
-//     (children before the parents that usually own what they wait on): its
-//     wait returns `cancelled`, it unlinks itself and fiber_unwind unwinds its
-//     stack, so destructors run. Fibers they wake run to their next
-//     suspension, where they unwind too (waits return `cancelled` once the
-//     runtime stops).
+//     get an exception (run_all_runnable). Every suspended fiber is then
+//     cancelled, newest first (children before the parents that usually own
+//     what they wait on): its wait returns `cancelled`, it unlinks itself and
+//     fiber_unwind unwinds its stack, so destructors run. Fibers they wake run
+//     to their next suspension, where they unwind too (waits return
+//     `cancelled` once the runtime stops) (cancel_suspended).
 //  4. run_blocking calls in progress are waited for (their jobs live on the
 //     callers' stacks); the blocking pool's threads exit.
 //  5. Members go in reverse order: reactor, timers, stacks (all unmapped).
 runtime_core::~runtime_core() { shut_down(); }
 
 void runtime_core::shut_down() {
-  stopping_.store(true, std::memory_order_seq_cst);
-  for (auto& w : workers) w->stopping.store(true, std::memory_order_seq_cst);
-  for (auto& w : workers) w->unpark();
-  io->wake();
-  for (auto& w : workers) w->join();
+  stop_workers();
 
-  worker& host = *workers.front();
+  worker& host = *workers_.front();
   worker* outer = current_worker();
   set_current_worker(&host);
   bind_scheduler_context(host.sched_san);
   stack_overflow_guard overflow_report;  // this thread now runs fibers: an alternate signal stack
 
-  auto discard_unstarted = [](fiber* f) {
-    f->sched.unwinding = true;  // no result (task::join)
-    f->discard_body();          // its captures go now, not with the task handle
-    f->error = std::make_exception_ptr(
-        std::logic_error("spindle: the runtime was destroyed before this fiber started"));
-    std::uintptr_t prev = f->join_state.exchange(join_done, std::memory_order_acq_rel);
-    if (prev != join_running && prev != join_detached) reinterpret_cast<waiter*>(prev)->notify();
-    f->release();
-  };
-  // Runs everything runnable until nothing is.
-  auto run_all = [&] {
-    for (;;) {
-      fiber* f = nullptr;
-      for (auto& w : workers) {
-        if ((f = w->runnext.exchange(nullptr)) || (f = w->local.pop())) break;
-      }
-      if (!f && !global.try_pop(f)) return;
-      if (!f->sched.stack) {
-        if (!f->sched.started.exchange(true)) discard_unstarted(f);
-        else f->release();  // a joiner ran it inline
-        continue;
-      }
-      resume_from_scheduler(host, f);
-    }
-  };
-  run_all();  // unstarted fibers are discarded, started ones resume and unwind
+  run_all_runnable(host);  // unstarted fibers are discarded, started ones resume and unwind
+  cancel_suspended(host);
+  blocking_.stop();  // waits for calls in progress; their fibers become runnable
+  run_all_runnable(host);
+  report_stuck_fibers();
+  for (auto& w : workers_) stacks_.drain(w->stacks);
+  reactor_->orphan();  // sockets may keep it alive (socket_fd); nobody polls it now
+  set_current_worker(outer);
+}
 
+void runtime_core::stop_workers() {
+  stopping_.store(true, std::memory_order_seq_cst);
+  for (auto& w : workers_) w->stopping.store(true, std::memory_order_seq_cst);
+  for (auto& w : workers_) w->unpark();
+  reactor_->wake();
+  for (auto& w : workers_) w->join();
+}
+
+// Runs everything runnable on `host` until nothing is.
+void runtime_core::run_all_runnable(worker& host) {
+  for (;;) {
+    fiber* f = nullptr;
+    for (auto& w : workers_) {
+      if ((f = w->runnext.exchange(nullptr)) || (f = w->local.pop())) break;
+    }
+    if (!f && !global_.try_pop(f)) return;
+    if (!f->sched.stack) {
+      if (claim_start(f)) discard_unstarted(f);  // else: a joiner ran it inline
+      continue;
+    }
+    resume_from_scheduler(host, f);
+  }
+}
+
+void runtime_core::cancel_suspended(worker& host) {
   std::vector<fiber*> parked;
-  stacks.for_each_in_use([&](stack_block& s) { parked.push_back(s.owner); });
+  stacks_.for_each_in_use([&](stack_block& s) { parked.push_back(s.owner); });
   std::sort(parked.begin(), parked.end(), [](fiber* a, fiber* b) { return a->sched.id > b->sched.id; });
   // A fiber cancelled here may finish and free other fibers of the list: hold
   // a reference to each until the pass is over.
@@ -153,28 +151,19 @@ void runtime_core::shut_down() {
   for (fiber* f : parked) {
     waiter* w = f->sched.stack ? f->sched.stack->blocked_on : nullptr;
     if (w && !f->sched.unwinding && w->try_claim(wake::cancelled)) w->unpark();
-    run_all();
+    run_all_runnable(host);
   }
   for (fiber* f : parked) f->release();
+}
 
-  blocking.stop();  // waits for calls in progress; their fibers become runnable
-  run_all();
+void runtime_core::report_stuck_fibers() {
   std::size_t stuck = 0;
-  stacks.for_each_in_use([&](stack_block&) { ++stuck; });
+  stacks_.for_each_in_use([&](stack_block&) { ++stuck; });
   if (stuck)
     std::fprintf(stderr,
                  "spindle: %zu fiber(s) stayed blocked while the runtime shut down (their stacks "
                  "are leaked)\n",
                  stuck);
-  for (auto& w : workers) stacks.drain(w->stacks);
-  io->orphan();  // sockets may keep it alive (socket_fd); nobody polls it now
-  set_current_worker(outer);
-}
-
-const std::shared_ptr<reactor>& current_reactor_or_throw(const char* what) {
-  worker* w = current_worker();
-  if (!w || !w->current) throw std::logic_error(std::string(what) + " called outside a fiber");
-  return w->rt.io;
 }
 
 }  // namespace spindle::detail

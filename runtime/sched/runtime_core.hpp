@@ -3,27 +3,36 @@
 // Queues of runnable fibers, from the cheapest to reach to the most shared:
 //   worker::runnext     the fiber a worker readied last (one slot)
 //   worker::local       the worker's ring of 256
-//   global              moodycamel::ConcurrentQueue: spawns and wake-ups from
+//   global_             moodycamel::ConcurrentQueue: spawns and wake-ups from
 //                       plain threads, and overflow of full rings
 // A fiber is in at most one of them, and in none while it runs or is parked.
+//
+// Idle workers park through their parker (parker.hpp), which also drives the
+// reactor. "Which runtime am I on?" is sched/context.hpp, not this header.
 //
 // Shutdown (`stopping`): see runtime_core.cpp, ~runtime_core().
 #pragma once
 
+#include "fiber/stack_pool.hpp"
+#include "io/reactor.hpp"
 #include "sched/blocking_pool.hpp"
 #include "sched/global_queue.hpp"
 #include "sched/idle_set.hpp"
-#include "io/reactor.hpp"
-#include "fiber/stack_pool.hpp"
-#include "wait/timer_queue.hpp"
+#include "sched/parker.hpp"
 #include "sched/worker.hpp"
+#include "wait/timer_queue.hpp"
 
-#include <spindle/runtime.hpp>
+#include <spindle/detail/blocking_job.hpp>
+#include <spindle/detail/caller_id.hpp>
 
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <vector>
+
+namespace spindle {
+struct options;
+}  // namespace spindle
 
 namespace spindle::detail {
 
@@ -42,9 +51,6 @@ class runtime_core {
   // Wakes one parked worker if nobody is searching (idle_set.hpp).
   void notify_work() noexcept;
 
-  // A timer became the earliest deadline: a parked worker must shorten its sleep.
-  void on_earlier_deadline() noexcept;
-
   // A block of fiber ids (increasing with spawn order), for one worker.
   std::uint64_t reserve_ids(std::uint64_t n) noexcept {
     return next_id_.fetch_add(n, std::memory_order_relaxed);
@@ -52,33 +58,63 @@ class runtime_core {
 
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
-  const std::size_t stack_size;
-  // options::on_worker_start / on_worker_stop; called by each worker thread.
-  const std::function<void(std::size_t)> on_worker_start;
-  const std::function<void(std::size_t)> on_worker_stop;
-  stack_pool stacks;
-  timer_queue timers;
+  std::size_t worker_count() const noexcept { return workers_.size(); }
+
+  // True if one of this runtime's workers is running the fiber `o` names
+  // (owner_running, sync/caller_id.cpp): a relaxed load per worker.
+  bool runs(owner_id o) const noexcept {
+    for (const auto& w : workers_)
+      if (w->running.load(std::memory_order_relaxed) == o) return true;
+    return false;
+  }
+
+  stack_pool& stacks() noexcept { return stacks_; }
+
   // Shared with every socket attached to it (socket_fd), so a socket that
   // outlives the runtime can still detach and close safely.
-  std::shared_ptr<reactor> io;
-  global_queue global;
-  idle_set idle;
-  std::vector<std::unique_ptr<worker>> workers;
-  blocking_pool blocking;
+  const std::shared_ptr<detail::reactor>& reactor() const noexcept { return reactor_; }
 
-  // At most one worker blocks in io->poll(); it holds this flag meanwhile.
-  alignas(64) std::atomic<bool> driver_busy{false};
-  // True while the driver is inside a blocking io->poll().
-  std::atomic<bool> driver_sleeping{false};
+  // A fiber's deadline (waiter::wait_until): fires by unparking its waiter.
+  // The parked workers hear of a deadline earlier than any before it.
+  void add_timer(timer_entry& t) {
+    if (timers_.add(t)) parker::on_earlier_deadline(*this);
+  }
+  void cancel_timer(timer_entry& t) noexcept { timers_.cancel(t); }
+
+  // Hands a run_blocking() call to the blocking pool (see blocking_pool::submit).
+  void submit_blocking(blocking_job& job) { blocking_.submit(job); }
 
  private:
+  // The scheduler itself: a worker runs its loop on these queues, timers and
+  // this reactor, and its parker blocks in the reactor or on a condition
+  // variable. Wrapping each of their uses in an operation here would only
+  // restate worker.cpp and parker.cpp, so they reach the members directly;
+  // every other file goes through the operations above.
+  friend class worker;
+  friend class parker;
+
+  // Shutdown, in steps (runtime_core.cpp).
   void shut_down();
+  void stop_workers();
+  void run_all_runnable(worker& host);
+  void cancel_suspended(worker& host);
+  void report_stuck_fibers();
+
+  // options::on_worker_start / on_worker_stop; called by each worker thread.
+  const std::function<void(std::size_t)> on_worker_start_;
+  const std::function<void(std::size_t)> on_worker_stop_;
+  stack_pool stacks_;
+  timer_queue timers_;
+  std::shared_ptr<detail::reactor> reactor_;
+  global_queue global_;
+  idle_set idle_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  blocking_pool blocking_;
+  // Who blocks in reactor_->poll() (parker.hpp); a cache line of its own.
+  driver_seat driver_;
   // Read on every switch: a cache line of its own, away from the driver flags.
   alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_id_{1};
 };
-
-// The reactor of the calling fiber's runtime; std::logic_error outside a fiber.
-const std::shared_ptr<reactor>& current_reactor_or_throw(const char* what);
 
 }  // namespace spindle::detail

@@ -16,29 +16,10 @@
 namespace spindle::detail {
 namespace {
 
-// initial-exec: one %fs-relative load, not a __tls_get_addr call (the library
-// is position-independent).
-thread_local worker* tl_worker [[gnu::tls_model("initial-exec")]] = nullptr;
 // Rounds of stealing over all victims before a searching worker parks.
 constexpr int steal_rounds = 3;
 
-std::uint64_t xorshift(std::uint64_t& s) noexcept {
-  s ^= s << 13;
-  s ^= s >> 7;
-  s ^= s << 17;
-  return s;
-}
-
 }  // namespace
-
-[[gnu::noinline]] worker* current_worker() noexcept {
-  asm volatile("" ::: "memory");
-  return tl_worker;
-}
-void set_current_worker(worker* w) noexcept {
-  asm volatile("" ::: "memory");
-  tl_worker = w;
-}
 
 void bind_scheduler_context(sanitizer_context& san) noexcept {
   san = sanitizer_context{};
@@ -55,7 +36,7 @@ void bind_scheduler_context(sanitizer_context& san) noexcept {
 }
 
 worker::worker(runtime_core& r, std::uint32_t i)
-    : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+    : rt(r), index(i), rng{0x9E3779B97F4A7C15ull * (i + 1)}, parker_(*r.reactor_) {}
 
 void worker::start() { thread_ = start_thread([this] { run(); }); }
 
@@ -79,7 +60,7 @@ void worker::push_overflow(fiber* f) noexcept {
         if (ran_inline(batch[i])) batch[i]->release();
         else batch[live++] = batch[i];
       }
-      if (live) rt.global.push_bulk(batch, live);
+      if (live) rt.global_.push_bulk(batch, live);
       return;
     }
   }
@@ -90,32 +71,33 @@ void worker::release_finished(fiber* f) noexcept {
   tsan_destroy_fiber(s->san.tsan_fiber);
   s->san.tsan_fiber = nullptr;
   f->sched.stack = nullptr;
-  rt.stacks.release(stacks, s);
+  rt.stacks_.release(stacks, s);
   f->release();
 }
 
 fiber* worker::periodic_check() noexcept {
-  if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
-  poll_io_nonblocking();
+  if (!rt.timers_.empty()) rt.timers_.fire_due(clock::now());
+  parker::poll_io_nonblocking(*this);
   fiber* f;
-  return rt.global.try_pop(f) ? f : nullptr;
+  return rt.global_.try_pop(f) ? f : nullptr;
 }
 
 fiber* worker::take_global() noexcept {
   // Take a batch: a burst of spawns from a plain thread spreads in few steps.
   fiber* batch[32];
-  std::size_t n = rt.global.try_pop_bulk(batch, std::min<std::size_t>(32, run_queue::capacity - local.size()));
+  std::size_t n =
+      rt.global_.try_pop_bulk(batch, std::min<std::size_t>(32, run_queue::capacity - local.size()));
   if (n == 0) return nullptr;
   for (std::size_t i = 1; i < n; ++i) push_local(batch[i], false);
   return batch[0];
 }
 
 fiber* worker::steal() noexcept {
-  const std::size_t n = rt.workers.size();
+  const std::size_t n = rt.workers_.size();
   for (int round = 0; round < steal_rounds; ++round) {
-    std::size_t start = xorshift(rng) % n;
+    std::size_t start = rng.below(n);
     for (std::size_t k = 0; k < n; ++k) {
-      worker& v = *rt.workers[(start + k) % n];
+      worker& v = *rt.workers_[(start + k) % n];
       if (&v == this) continue;
       if (fiber* f = v.local.steal_into(local)) return f;
       // The runnext slot is stealable too, so a fiber cannot be stranded
@@ -132,111 +114,40 @@ fiber* worker::steal() noexcept {
 }
 
 bool worker::any_work_visible() noexcept {
-  if (rt.global.size_approx() != 0) return true;
-  for (auto& v : rt.workers)
+  if (rt.global_.size_approx() != 0) return true;
+  for (auto& v : rt.workers_)
     if (!v->local.empty() || v->runnext.load(std::memory_order_relaxed)) return true;
   return false;
-}
-
-void worker::poll_io(const clock::time_point* deadline) noexcept {
-  polling = true;
-  rt.io->poll(deadline, static_cast<int>(run_queue::capacity - local.size()));
-  polling = false;
-}
-
-void worker::poll_io_nonblocking() noexcept {
-  if (rt.io->attached() == 0 || rt.driver_busy.load(std::memory_order_relaxed)) return;
-  if (rt.driver_busy.exchange(true, std::memory_order_acquire)) return;
-  const clock::time_point now{};  // a deadline in the past: do not block
-  poll_io(&now);
-  rt.driver_busy.store(false, std::memory_order_release);
-  if (std::exchange(polled_work, false)) rt.notify_work();
 }
 
 fiber* worker::find_work() {
   auto found = [this](fiber* f) {
     if (searching) {
       searching = false;
-      if (rt.idle.stop_searching()) rt.notify_work();  // the last searcher hands over the search
+      if (rt.idle_.stop_searching()) rt.notify_work();  // the last searcher hands over the search
     }
     return f;
   };
   for (;;) {
     if (rt.stopping()) return nullptr;
     if (fiber* f = next_local()) return found(f);
-    if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
+    if (!rt.timers_.empty()) rt.timers_.fire_due(clock::now());
     if (fiber* f = take_global()) return found(f);
     // No reactor poll here: an idle worker that finds nothing to steal parks,
     // and the parking worker that drives the reactor blocks in it, which
     // returns at once if events are waiting: a poll here as well would be a
     // second system call for the same events.
-    if (!searching) searching = rt.idle.try_start_searching();
+    if (!searching) searching = rt.idle_.try_start_searching();
     if (searching) {
       if (fiber* f = steal()) return found(f);
     }
     // Nothing anywhere: park. The last searcher re-checks every queue after
     // listing itself as parked (idle_set.hpp), so no submission is missed.
-    if (rt.idle.park(index, searching) && any_work_visible()) rt.notify_work();
+    if (rt.idle_.park(index, searching) && any_work_visible()) rt.notify_work();
     searching = false;
-    park();
-    searching = rt.idle.unpark_self(index);
-    if (std::exchange(polled_work, false)) rt.notify_work();  // park() polled
-  }
-}
-
-void worker::park() {
-  int expected = park_notified;
-  if (park_state_.compare_exchange_strong(expected, park_empty, std::memory_order_acq_rel)) return;
-  if (rt.stopping()) return;
-
-  if (!rt.driver_busy.exchange(true, std::memory_order_acquire)) {
-    // The driver: block in the reactor until IO, the nearest timer, or unpark().
-    expected = park_empty;
-    if (park_state_.compare_exchange_strong(expected, parked_driver, std::memory_order_acq_rel)) {
-      rt.driver_sleeping.store(true, std::memory_order_seq_cst);
-      full_fence();
-      // Fibers woken here are this worker's to run; the others are told by
-      // find_work once this worker counts as unparked again.
-      if (rt.timers.empty()) {
-        poll_io(nullptr);
-      } else {
-        const clock::time_point deadline = rt.timers.next_deadline();
-        poll_io(&deadline);
-      }
-      rt.driver_sleeping.store(false, std::memory_order_relaxed);
-    }
-    park_state_.store(park_empty, std::memory_order_release);
-    rt.driver_busy.store(false, std::memory_order_release);
-  } else {
-    // Someone else drives the reactor: sleep on the condition variable, but
-    // never past the nearest timer, in case the driver is busy running fibers.
-    std::unique_lock<std::mutex> g(park_m_);
-    expected = park_empty;
-    if (park_state_.compare_exchange_strong(expected, parked_condvar, std::memory_order_acq_rel)) {
-      auto notified = [this] { return park_state_.load(std::memory_order_acquire) == park_notified; };
-      if (rt.timers.empty()) {
-        park_cv_.wait(g, notified);
-      } else {
-        park_cv_.wait_until(g, rt.timers.next_deadline(), notified);
-      }
-    }
-    park_state_.store(park_empty, std::memory_order_release);
-  }
-  if (!rt.timers.empty()) rt.timers.fire_due(clock::now());
-}
-
-void worker::unpark() noexcept {
-  switch (park_state_.exchange(park_notified, std::memory_order_acq_rel)) {
-    case parked_condvar: {
-      std::lock_guard<std::mutex> g(park_m_);  // the sleeper is inside wait(): no lost notify
-      park_cv_.notify_one();
-      break;
-    }
-    case parked_driver:
-      rt.io->wake();
-      break;
-    default:
-      break;  // running, or already notified: its next park() returns at once
+    parker_.park(*this);
+    searching = rt.idle_.unpark_self(index);
+    if (std::exchange(polled_work, false)) rt.notify_work();  // the park polled
   }
 }
 
@@ -262,16 +173,16 @@ void call_hook(const std::function<void(std::size_t)>& hook, const char* which,
 void worker::run() {
   const std::string name = "spindle-w" + std::to_string(index);
   name_this_thread(name.c_str());
-  call_hook(rt.on_worker_start, "on_worker_start", index);
+  call_hook(rt.on_worker_start_, "on_worker_start", index);
   set_current_worker(this);
   stack_overflow_guard guard;  // alternate signal stack for the overflow report
   bind_scheduler_context(sched_san);
   while (fiber* f = find_work()) {
     if (claim_start(f)) resume_from_scheduler(*this, f);
   }
-  rt.stacks.drain(stacks);
+  rt.stacks_.drain(stacks);
   set_current_worker(nullptr);
-  call_hook(rt.on_worker_stop, "on_worker_stop", index);
+  call_hook(rt.on_worker_stop_, "on_worker_stop", index);
 }
 
 }  // namespace spindle::detail

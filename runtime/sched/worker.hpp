@@ -3,7 +3,7 @@
 // Ownership: every field is touched only by the worker's own thread, except
 //  * `local` (thieves take from its head, see run_queue.hpp),
 //  * `runnext` (thieves may take it when the ring is empty),
-//  * `park_state`, `park_m`, `park_cv` (unpark() from any thread),
+//  * `parker_` (unpark() from any thread, see parker.hpp),
 //  * `running` (read by contended mutex lockers, see owner_running()).
 //
 // Where a worker's thread runs: either its *scheduler loop* on the thread's
@@ -13,17 +13,18 @@
 // is one jump, not two.
 #pragma once
 
-#include "sched/run_queue.hpp"
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_pool.hpp"
+#include "sched/context.hpp"
+#include "sched/parker.hpp"
+#include "sched/run_queue.hpp"
 
 #include <spindle/detail/caller_id.hpp>
+#include <spindle/detail/fast_random.hpp>
 #include <spindle/detail/waiter.hpp>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 
 namespace spindle::detail {
@@ -64,7 +65,7 @@ class worker {
   static constexpr std::uint32_t max_runnext_streak = 3;
 
   // Wakes the worker if it is parked (or makes its next park return at once).
-  void unpark() noexcept;
+  void unpark() noexcept { parker_.unpark(); }
 
   // A finished fiber is off its stack: the stack goes back to the pool (warm,
   // for the next spawn) and the run's reference is dropped.
@@ -93,7 +94,7 @@ class worker {
   stack_cache stacks;
   std::uint32_t until_periodic = global_check_interval;  // rounds left to the periodic check
   std::uint32_t runnext_streak = 0;    // consecutive runs from runnext (bounded)
-  std::uint64_t rng;                   // victim selection
+  xorshift64star rng;                  // victim selection
   bool searching = false;
   // While this worker polls the reactor, the fibers it wakes go to the tail
   // of its ring in event order (not one by one through runnext, each
@@ -112,15 +113,8 @@ class worker {
   fiber* steal() noexcept;
   fiber* take_global() noexcept;
   bool any_work_visible() noexcept;
-  void park();
-  void poll_io_nonblocking() noexcept;
-  // Polls the reactor until `deadline` (see reactor::poll) with `polling` set.
-  void poll_io(const clock::time_point* deadline) noexcept;
 
-  enum : int { park_empty = 0, park_notified = 1, parked_condvar = 2, parked_driver = 3 };
-  std::atomic<int> park_state_{park_empty};
-  std::mutex park_m_;
-  std::condition_variable park_cv_;
+  parker parker_;
   std::thread thread_;
 };
 
@@ -153,11 +147,6 @@ inline fiber* worker::next_local() noexcept {
   return nullptr;
 }
 
-// The worker whose thread is calling, or null. Not inlined and with a compiler
-// barrier: a fiber may resume on another thread, so the thread-local must be
-// re-read after every switch, never cached (ClickHouse/silk#66).
-worker* current_worker() noexcept;
-void set_current_worker(worker* w) noexcept;
 // Describes the calling thread's own stack as a scheduler-loop context.
 void bind_scheduler_context(sanitizer_context& san) noexcept;
 

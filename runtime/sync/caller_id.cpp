@@ -8,9 +8,10 @@
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/fiber.hpp>
 
+#include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
-#include "sync/spin.hpp"
 #include "sched/worker.hpp"
+#include "sync/spin.hpp"
 
 namespace spindle::detail {
 
@@ -32,9 +33,7 @@ bool owner_running(owner_id o) noexcept {
   if (!(o & 1)) return true;
   worker* self = current_worker();
   if (!self) return true;  // a thread spinning: it cannot see the workers
-  for (const auto& w : self->rt.workers)
-    if (w->running.load(std::memory_order_relaxed) == o) return true;
-  return false;
+  return self->rt.runs(o);
 }
 
 }  // namespace spindle::detail

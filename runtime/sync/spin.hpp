@@ -6,11 +6,13 @@
 // switches, maybe waking a worker), a short critical section far less. It is
 // wasted when the holder is suspended, and it keeps the worker from running
 // its other fibers. A PAUSE costs 10-140 cycles depending on the CPU (about
-// 35 ns on the AMD EPYC machines we measure on).
+// 35 ns on the reference machine, docs/BENCHMARKS.md).
 //
-// lock_spin is Go's budget (4 x 30 pauses), used by shared_mutex. Looking at
-// the lock less often and pausing longer in between beats the reverse: fewer
-// loads of the contended line.
+// lock_spin, used by shared_mutex, spends about Go's total budget (Go looks 4
+// times, 30 pauses apart: 120 pauses) as 32 looks 4 pauses apart (128
+// pauses): it looks at the lock often and pauses briefly, the opposite of
+// what spindle::mutex found to pay (below). That split has not been measured
+// against the reverse for shared_mutex.
 //
 // spindle::mutex spins differently (spin_backoff): only while the
 // holder is running on another worker (owner_running: a suspended holder
@@ -58,8 +60,9 @@ bool spin_until(const spin_budget& b, TryOnce try_once) {
 }
 
 // spindle::mutex's spin: up to `checks` looks, the pauses between them
-// doubling from `first` to `max` (64 pauses are ~2 us here; the whole budget
-// is ~130 us, spent only while the holder keeps running).
+// doubling from `first` to `max` (64 pauses are ~2 us on the reference
+// machine; the whole budget is ~130 us, spent only while the holder keeps
+// running).
 class spin_backoff {
  public:
   static constexpr int checks = 16;

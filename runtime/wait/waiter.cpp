@@ -2,6 +2,7 @@
 #include <spindle/detail/waiter.hpp>
 
 #include "fiber/fiber_switch.hpp"
+#include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
 #include "wait/thread_parker.hpp"
 
@@ -84,7 +85,7 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
       return scope_deadline ? wake::expired : wake::timed_out;
     timer_.deadline = deadline;
     timer_.owner = this;
-    if (rt.timers.add(timer_)) rt.on_earlier_deadline();
+    rt.add_timer(timer_);
   }
   const bool hosted = cancellable && who != self;
   if (hosted) set_parked_host(*who, self);
@@ -96,7 +97,7 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
           ? after_cancel_wake(self)
           : state();
   if (hosted) set_parked_host(*who, nullptr);
-  if (timed && r != wake::timed_out) rt.timers.cancel(timer_);
+  if (timed && r != wake::timed_out) rt.cancel_timer(timer_);
   if (r == wake::timed_out && scope_deadline) return wake::expired;
   return finish_fiber_wait(self, r);
 }

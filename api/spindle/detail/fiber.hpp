@@ -55,6 +55,9 @@ struct fiber_sched_state {
 inline constexpr std::uintptr_t join_running = 0;
 inline constexpr std::uintptr_t join_done = 1;
 inline constexpr std::uintptr_t join_detached = 2;
+// Done, and the fiber's end is still notifying the joiner's waiter: a joiner
+// whose wait was cancelled meanwhile keeps its waiter alive until `done`.
+inline constexpr std::uintptr_t join_waking = 3;
 
 class fiber {
  public:
@@ -62,7 +65,8 @@ class fiber {
 
   // Completion, shared with task<T>. join_state goes running -> done, running
   // -> detached -> done, or running -> <joiner> -> done; the CAS that moves it
-  // away from running decides who reports or collects the outcome.
+  // away from running decides who reports or collects the outcome (the join
+  // protocol: runtime/fiber/join.hpp).
   std::atomic<std::uintptr_t> join_state{join_running};
   std::atomic<std::uint32_t> refs{2};
   cancel_state cancel;                  // see detail/cancel_state.hpp
@@ -168,6 +172,20 @@ void wait_for_completion(fiber& f);   // blocks the fiber or thread until join_d
 // otherwise the fiber's error or a std::logic_error.
 [[noreturn]] void throw_unwound_join(fiber& f);
 void report_detached_error(fiber& f) noexcept;
+
+// task::detach: running -> detached, so that the fiber's end reports an
+// exception that escapes it; if it has already finished with one, that is
+// reported now. Drops the handle's reference. The task handle's only write of
+// join_state (the rest of the protocol is runtime/fiber/join.hpp); inline
+// because spawn(...).detach() is the spawn path (`spindle-bench spawn`).
+inline void detach(fiber& f) noexcept {
+  std::uintptr_t expected = join_running;
+  if (!f.join_state.compare_exchange_strong(expected, join_detached, std::memory_order_acq_rel) &&
+      f.error) {
+    report_detached_error(f);  // it already finished with an exception
+  }
+  f.release();
+}
 
 template <class F, class... A>
 auto make_fiber(F&& f, A&&... args) {

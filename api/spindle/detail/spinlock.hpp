@@ -7,8 +7,8 @@
 // spinner gives up its time slice rather than burn it.
 //
 // A waiter backs off exponentially (1, 2, 4 ... max_backoff pauses of ~34 ns
-// here, so at most ~4 us) between looks at the lock. Each look pulls the
-// holder's cache line away; without backoff, two workers hammering one channel
+// on the reference machine, so at most ~4 us) between looks at the lock. Each
+// look pulls the holder's cache line away; without backoff, two workers hammering one channel
 // pay a cross-core transfer per operation (`spindle-bench mpmc` on 2 workers:
 // 10 M msg/s with plain spinning, 50-65 M with backoff; 1 worker: 146 M).
 #pragma once

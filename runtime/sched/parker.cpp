@@ -1,0 +1,106 @@
+// The park protocol of idle workers; see parker.hpp.
+#include "sched/parker.hpp"
+
+#include "fiber/sanitizers.hpp"
+#include "io/reactor.hpp"
+#include "sched/runtime_core.hpp"
+#include "sched/worker.hpp"
+
+#include <utility>
+
+namespace spindle::detail {
+
+void parker::park(worker& w) {
+  int expected = notified;
+  if (state_.compare_exchange_strong(expected, empty, std::memory_order_acq_rel)) return;
+  if (w.rt.stopping()) return;
+
+  if (!w.rt.driver_.busy.exchange(true, std::memory_order_acquire)) {
+    park_driver(w);
+  } else {
+    park_condvar(w);
+  }
+  if (!w.rt.timers_.empty()) w.rt.timers_.fire_due(clock::now());
+}
+
+// Block in the reactor until IO, the nearest timer, or unpark(); the caller
+// holds the driver seat, which this gives back.
+void parker::park_driver(worker& w) {
+  runtime_core& rt = w.rt;
+  int expected = empty;
+  if (state_.compare_exchange_strong(expected, parked_driver, std::memory_order_acq_rel)) {
+    rt.driver_.sleeping.store(true, std::memory_order_seq_cst);
+    full_fence();
+    // Fibers woken here are this worker's to run; the others are told by
+    // find_work once this worker counts as unparked again.
+    if (rt.timers_.empty()) {
+      poll_io(w, nullptr);
+    } else {
+      const clock::time_point deadline = rt.timers_.next_deadline();
+      poll_io(w, &deadline);
+    }
+    rt.driver_.sleeping.store(false, std::memory_order_relaxed);
+  }
+  state_.store(empty, std::memory_order_release);
+  rt.driver_.busy.store(false, std::memory_order_release);
+}
+
+// Someone else drives the reactor: sleep on the condition variable, but never
+// past the nearest timer, in case the driver is busy running fibers.
+void parker::park_condvar(worker& w) {
+  runtime_core& rt = w.rt;
+  std::unique_lock<std::mutex> g(m_);
+  int expected = empty;
+  if (state_.compare_exchange_strong(expected, parked_condvar, std::memory_order_acq_rel)) {
+    auto is_notified = [this] { return state_.load(std::memory_order_acquire) == notified; };
+    if (rt.timers_.empty()) {
+      cv_.wait(g, is_notified);
+    } else {
+      cv_.wait_until(g, rt.timers_.next_deadline(), is_notified);
+    }
+  }
+  state_.store(empty, std::memory_order_release);
+}
+
+void parker::unpark() noexcept {
+  switch (state_.exchange(notified, std::memory_order_acq_rel)) {
+    case parked_condvar: {
+      std::lock_guard<std::mutex> g(m_);  // the sleeper is inside wait(): no lost notify
+      cv_.notify_one();
+      break;
+    }
+    case parked_driver:
+      reactor_.wake();
+      break;
+    default:
+      break;  // running, or already notified: its next park() returns at once
+  }
+}
+
+void parker::poll_io(worker& w, const clock::time_point* deadline) noexcept {
+  w.polling = true;
+  w.rt.reactor_->poll(deadline, static_cast<int>(run_queue::capacity - w.local.size()));
+  w.polling = false;
+}
+
+void parker::poll_io_nonblocking(worker& w) noexcept {
+  runtime_core& rt = w.rt;
+  if (rt.reactor_->attached() == 0 || rt.driver_.busy.load(std::memory_order_relaxed)) return;
+  if (rt.driver_.busy.exchange(true, std::memory_order_acquire)) return;
+  const clock::time_point now{};  // a deadline in the past: do not block
+  poll_io(w, &now);
+  rt.driver_.busy.store(false, std::memory_order_release);
+  if (std::exchange(w.polled_work, false)) rt.notify_work();
+}
+
+void parker::on_earlier_deadline(runtime_core& rt) noexcept {
+  full_fence();
+  if (rt.driver_.sleeping.load(std::memory_order_seq_cst)) {
+    rt.reactor_->wake();
+    return;
+  }
+  int i = rt.idle_.any_sleeper();
+  if (i >= 0) rt.workers_[static_cast<std::size_t>(i)]->unpark();
+}
+
+}  // namespace spindle::detail
