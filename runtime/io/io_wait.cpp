@@ -5,8 +5,8 @@
 #include "io/call_deadline.hpp"
 #include "io/poll_wait.hpp"
 #include "io/reactor.hpp"
+#include "io/errors.hpp"
 #include "sched/runtime_core.hpp"
-#include "net/socket_ops.hpp"
 
 namespace spindle::io {
 

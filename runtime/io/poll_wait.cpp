@@ -5,8 +5,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <spindle/detail/socket_fd.hpp>
 
-#include "net/socket_ops.hpp"
+#include "io/errors.hpp"
 
 namespace spindle::detail {
 

@@ -3,11 +3,11 @@
 // when the descriptor already is.
 #pragma once
 
-#include <spindle/net/socket_fd.hpp>
-
-#include "io/reactor.hpp"
+#include "io/io_types.hpp"
 
 namespace spindle::detail {
+
+class socket_fd;
 
 // Blocks the calling thread until fd is ready in direction d (an error or a
 // hang-up counts as ready: the next system call reports it) or `deadline`

@@ -30,25 +30,13 @@
 #include <spindle/detail/waiter.hpp>
 
 #include <atomic>
-#include <chrono>
-#include <climits>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <vector>
 
+#include "io/io_types.hpp"
+
 namespace spindle::detail {
-
-enum class io_dir : int { read = 0, write = 1 };
-enum class io_result { ready, timed_out, closed };
-
-// A millisecond timeout for poll(2)/epoll_wait(2) covering `left` (>= 0):
-// rounded up, so the call never returns before the deadline, and clamped, so a
-// deadline years away does not wrap to a negative (infinite) timeout.
-inline int timeout_ms(clock::duration left) noexcept {
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-}
 
 // One registered descriptor. Allocated by the reactor and recycled, never
 // freed before the reactor: an event still in flight for a detached handle

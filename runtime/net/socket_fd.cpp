@@ -4,7 +4,7 @@
 
 #include <cerrno>
 #include <mutex>
-#include <spindle/net/socket_fd.hpp>
+#include <spindle/detail/socket_fd.hpp>
 #include <utility>
 
 #include "io/poll_wait.hpp"

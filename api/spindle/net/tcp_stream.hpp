@@ -29,8 +29,8 @@
 #include <cstdint>
 #include <span>
 #include <spindle/detail/deadline.hpp>
+#include <spindle/detail/socket_fd.hpp>
 #include <spindle/net/endpoint.hpp>
-#include <spindle/net/socket_fd.hpp>
 #include <string_view>
 #include <system_error>
 #include <utility>

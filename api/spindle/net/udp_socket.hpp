@@ -17,8 +17,8 @@
 #include <cstddef>
 #include <span>
 #include <spindle/detail/deadline.hpp>
+#include <spindle/detail/socket_fd.hpp>
 #include <spindle/net/endpoint.hpp>
-#include <spindle/net/socket_fd.hpp>
 #include <string_view>
 #include <utility>
 

@@ -52,6 +52,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <spindle/detail/io_dir.hpp>
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
 
@@ -59,7 +60,6 @@ namespace spindle::detail {
 
 class reactor;
 class io_handle;
-enum class io_dir : int;  // defined by runtime/io/reactor.hpp
 
 class socket_fd {
  public:
