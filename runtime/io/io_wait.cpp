@@ -40,11 +40,11 @@ bool wait_writable_for(int fd, detail::clock::duration timeout) {
 }
 
 void wait_readable(int fd) {
-  wait_ready(fd, io_dir::read, detail::clock::duration::max(), "spindle::io::wait_readable");
+  wait_ready(fd, io_dir::read, detail::no_timeout, "spindle::io::wait_readable");
 }
 
 void wait_writable(int fd) {
-  wait_ready(fd, io_dir::write, detail::clock::duration::max(), "spindle::io::wait_writable");
+  wait_ready(fd, io_dir::write, detail::no_timeout, "spindle::io::wait_writable");
 }
 
 }  // namespace spindle::io

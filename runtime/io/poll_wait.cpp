@@ -11,7 +11,7 @@
 
 namespace spindle::detail {
 
-io_result poll_wait(int fd, io_dir d, const clock::time_point* deadline, const socket_fd* sock) {
+io_result poll_wait(int fd, io_dir d, clock::time_point deadline, const socket_fd* sock) {
   constexpr int slice_ms = static_cast<int>(socket_fd::close_check_interval.count());
   pollfd p{};
   p.fd = fd;
@@ -19,8 +19,8 @@ io_result poll_wait(int fd, io_dir d, const clock::time_point* deadline, const s
   for (;;) {
     if (sock && sock->closed()) return io_result::closed;
     int timeout = -1;  // none
-    if (deadline) {
-      const auto left = *deadline - clock::now();
+    if (deadline != no_deadline) {
+      const auto left = deadline - clock::now();
       if (left <= clock::duration::zero()) return io_result::timed_out;
       // The loop re-checks anyway, as poll's clock need not be steady_clock.
       timeout = timeout_ms(left);

@@ -163,12 +163,11 @@ void reactor::release(io_handle* h) noexcept {
   drop_reference(h);
 }
 
-io_result reactor::wait(io_handle& h, io_dir d, const clock::time_point* deadline) {
+io_result reactor::wait(io_handle& h, io_dir d, clock::time_point deadline) {
   return wait_queued(h, d, deadline, false);
 }
 
-io_result reactor::wait_queued(io_handle& h, io_dir d, const clock::time_point* deadline,
-                               bool level) {
+io_result reactor::wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level) {
   if (orphaned_.load(std::memory_order_relaxed))
     throw std::logic_error("spindle: socket waited on after the runtime it was attached to was destroyed");
   waiter w;
@@ -193,7 +192,7 @@ io_result reactor::wait_queued(io_handle& h, io_dir d, const clock::time_point* 
   }
   const detail::wait_kind kind =
       d == io_dir::read ? detail::wait_kind::io_read : detail::wait_kind::io_write;
-  const detail::wake r = w.park({kind, &h}, deadline ? *deadline : no_deadline, [&] {
+  const detail::wake r = w.park({kind, &h}, deadline, [&] {
     std::lock_guard<spinlock> g(h.lock);
     h.dirs[static_cast<int>(d)].waiters.erase_if_linked(n);
   });
@@ -201,7 +200,7 @@ io_result reactor::wait_queued(io_handle& h, io_dir d, const clock::time_point* 
   return n.tag == tag_closed ? io_result::closed : io_result::ready;
 }
 
-io_result reactor::wait_fd(int fd, io_dir d, const clock::time_point* deadline) {
+io_result reactor::wait_fd(int fd, io_dir d, clock::time_point deadline) {
   io_handle* h;
   {
     std::lock_guard g(registry_lock_);

@@ -74,15 +74,15 @@ void socket_fd::close() noexcept {
   release();
 }
 
-bool socket_fd::wait_readable(const clock::time_point* deadline, const char* what) {
+bool socket_fd::wait_readable(clock::time_point deadline, const char* what) {
   return wait(io_dir::read, deadline, what);
 }
 
-bool socket_fd::wait_writable(const clock::time_point* deadline, const char* what) {
+bool socket_fd::wait_writable(clock::time_point deadline, const char* what) {
   return wait(io_dir::write, deadline, what);
 }
 
-bool socket_fd::wait(io_dir dir, const clock::time_point* deadline, const char* what) {
+bool socket_fd::wait(io_dir dir, clock::time_point deadline, const char* what) {
   io_result r;
   if (!current_fiber()) {
     r = poll_wait(fd_.load(std::memory_order_relaxed), dir, deadline, this);

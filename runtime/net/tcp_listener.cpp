@@ -61,7 +61,7 @@ void back_off(detail::socket_fd& sock, clock::time_point until) {
           std::min<clock::duration>(until - now, detail::socket_fd::close_check_interval));
     }
   }
-  while (sock.wait_readable(&until, accept_what)) {
+  while (sock.wait_readable(until, accept_what)) {
   }
 }
 
@@ -89,7 +89,7 @@ tcp_stream tcp_listener::accept() {
     const int err = detail::last_error();
     if (err == EINTR || is_per_connection_error(err)) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
-      sock_.wait_readable(nullptr, accept_what);
+      sock_.wait_readable(detail::no_deadline, accept_what);
     } else if (is_resource_error(err)) {
       back_off(sock_, clock::now() + back_off_for);
       back_off_for = std::min(back_off_for * 2, max_back_off);

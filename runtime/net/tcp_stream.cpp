@@ -83,7 +83,7 @@ tcp_stream tcp_stream::adopt(int fd) noexcept {
 }
 
 tcp_stream tcp_stream::connect(const endpoint& ep) {
-  return connect_within(ep, detail::clock::duration::max());
+  return connect_within(ep, detail::no_timeout);
 }
 
 namespace {

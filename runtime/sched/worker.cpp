@@ -138,7 +138,7 @@ bool worker::any_work_visible() noexcept {
   return false;
 }
 
-void worker::poll_io(const clock::time_point* deadline) noexcept {
+void worker::poll_io(clock::time_point deadline) noexcept {
   polling = true;
   rt.io->poll(deadline, static_cast<int>(run_queue::capacity - local.size()));
   polling = false;
@@ -147,8 +147,7 @@ void worker::poll_io(const clock::time_point* deadline) noexcept {
 void worker::poll_io_nonblocking() noexcept {
   if (rt.io->attached() == 0 || rt.driver_busy.load(std::memory_order_relaxed)) return;
   if (rt.driver_busy.exchange(true, std::memory_order_acquire)) return;
-  const clock::time_point now{};  // a deadline in the past: do not block
-  poll_io(&now);
+  poll_io(clock::time_point{});  // a deadline in the past: do not block
   rt.driver_busy.store(false, std::memory_order_release);
   if (std::exchange(polled_work, false)) rt.notify_work();
 }
@@ -197,12 +196,7 @@ void worker::park() {
       full_fence();
       // Fibers woken here are this worker's to run; the others are told by
       // find_work once this worker counts as unparked again.
-      if (rt.timers.empty()) {
-        poll_io(nullptr);
-      } else {
-        const clock::time_point deadline = rt.timers.next_deadline();
-        poll_io(&deadline);
-      }
+      poll_io(rt.timers.next_deadline());  // no_deadline when no timer is queued
       rt.driver_sleeping.store(false, std::memory_order_relaxed);
     }
     park_state_.store(park_empty, std::memory_order_release);

@@ -115,7 +115,7 @@ class worker {
   void park();
   void poll_io_nonblocking() noexcept;
   // Polls the reactor until `deadline` (see reactor::poll) with `polling` set.
-  void poll_io(const clock::time_point* deadline) noexcept;
+  void poll_io(clock::time_point deadline) noexcept;
 
   enum : int { park_empty = 0, park_notified = 1, parked_condvar = 2, parked_driver = 3 };
   std::atomic<int> park_state_{park_empty};

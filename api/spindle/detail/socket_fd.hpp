@@ -109,18 +109,18 @@ class socket_fd {
   };
 
   // Waits until the descriptor is readable / writable (or has an error or a
-  // hang-up the next system call will report); false once `deadline` (null:
-  // none) has passed. Throws std::system_error operation_canceled when the
-  // socket is closed meanwhile (or was). Call it inside a `use` (or on a
+  // hang-up the next system call will report); false once `deadline`
+  // (no_deadline: none) has passed. Throws std::system_error
+  // operation_canceled when the socket is closed meanwhile (or was). Call it inside a `use` (or on a
   // socket no other fiber can see yet). `what` prefixes the error message.
-  bool wait_readable(const clock::time_point* deadline, const char* what);
-  bool wait_writable(const clock::time_point* deadline, const char* what);
+  bool wait_readable(clock::time_point deadline, const char* what);
+  bool wait_writable(clock::time_point deadline, const char* what);
 
  private:
   static constexpr std::uint32_t closed_bit = 1;
   static constexpr std::uint32_t one_ref = 2;
 
-  bool wait(io_dir dir, const clock::time_point* deadline, const char* what);
+  bool wait(io_dir dir, clock::time_point deadline, const char* what);
   io_handle* attach_to_current(const char* what);
   // Drops one reference; the last one after close() closes the descriptor.
   void release() const noexcept;

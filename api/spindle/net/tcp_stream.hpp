@@ -100,7 +100,7 @@ class tcp_stream {
   void set_timeout(const std::chrono::duration<Rep, Period>& d) {
     timeout_ = detail::to_clock_duration(d);
   }
-  void clear_timeout() noexcept { timeout_ = detail::clock::duration::max(); }
+  void clear_timeout() noexcept { timeout_ = detail::no_timeout; }
 
   // Disables (true) or enables Nagle's algorithm (TCP_NODELAY).
   void set_no_delay(bool on);
@@ -130,7 +130,7 @@ class tcp_stream {
   void write_all_counting(std::span<const std::byte> data, std::size_t& done);
 
   detail::socket_fd sock_;
-  detail::clock::duration timeout_ = detail::clock::duration::max();  // max: none
+  detail::clock::duration timeout_ = detail::no_timeout;
   // The last recv() found the receive queue empty: the next read waits for
   // readiness before it calls recv() (runtime/net/tcp_stream.cpp, read_once).
   // Touched only by the one fiber reading.
