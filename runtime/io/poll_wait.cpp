@@ -10,12 +10,20 @@
 #include "io/errors.hpp"
 
 namespace spindle::detail {
+namespace {
 
-io_result poll_wait(int fd, io_dir d, clock::time_point deadline, const socket_fd* sock) {
-  constexpr int slice_ms = static_cast<int>(socket_fd::close_check_interval.count());
+pollfd entry_for(int fd, io_dir d) noexcept {
   pollfd p{};
   p.fd = fd;
   p.events = d == io_dir::read ? POLLIN : POLLOUT;
+  return p;
+}
+
+}  // namespace
+
+io_result poll_wait(int fd, io_dir d, clock::time_point deadline, const socket_fd* sock) {
+  constexpr int slice_ms = static_cast<int>(socket_fd::close_check_interval.count());
+  pollfd p = entry_for(fd, d);
   for (;;) {
     if (sock && sock->closed()) return io_result::closed;
     int timeout = -1;  // none
@@ -36,9 +44,7 @@ io_result poll_wait(int fd, io_dir d, clock::time_point deadline, const socket_f
 }
 
 bool ready_now(int fd, io_dir d) noexcept {
-  pollfd p{};
-  p.fd = fd;
-  p.events = d == io_dir::read ? POLLIN : POLLOUT;
+  pollfd p = entry_for(fd, d);
   int n;
   do {
     n = ::poll(&p, 1, 0);

@@ -16,8 +16,7 @@ class socket_fd;
 // see a close() on another thread, so it polls in slices of
 // socket_fd::close_check_interval and looks in between. Throws
 // std::system_error if poll(2) fails.
-io_result poll_wait(int fd, io_dir d, clock::time_point deadline,
-                    const socket_fd* sock = nullptr);
+io_result poll_wait(int fd, io_dir d, clock::time_point deadline, const socket_fd* sock = nullptr);
 
 // Whether fd is ready in direction d right now (an error, a hang-up or a bad
 // descriptor count as ready: the next system call reports them). One poll(2)

@@ -92,7 +92,9 @@ class reactor {
   void release(io_handle* h) noexcept;
 
   // Suspends the calling fiber until h is ready in direction d, the deadline
-  // passes, or h is detached. Fibers only: a plain thread polls (poll_wait).
+  // (no_deadline: none) passes, or h is detached. Fibers only (else
+  // std::logic_error): the callers, socket_fd::wait and io::wait_*, are
+  // where a plain thread is sent to poll(2) instead (poll_wait.hpp).
   io_result wait(io_handle& h, io_dir d, clock::time_point deadline);
   // The same for a descriptor the runtime does not own (io::wait_*). The
   // registration is shared by every wait on fd in progress (and with a
