@@ -142,7 +142,7 @@ tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port) {
 
 std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
   const detail::socket_fd::use use(sock_, read_what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(read_timeout_);
   return read_once(sock_, use, buf, deadline, read_drained_, read_what);
 }
 
@@ -155,7 +155,7 @@ void tcp_stream::read_exact(std::span<std::byte> buf) {
 void tcp_stream::read_exact_counting(std::span<std::byte> buf, std::size_t& done) {
   constexpr const char* what = "spindle::net::tcp_stream::read_exact";
   const detail::socket_fd::use use(sock_, what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(read_timeout_);
   while (done < buf.size()) {
     const std::size_t n = read_once(sock_, use, buf.subspan(done), deadline, read_drained_, what);
     if (n == 0) throw_errno(ECONNABORTED, what);
@@ -166,7 +166,7 @@ void tcp_stream::read_exact_counting(std::span<std::byte> buf, std::size_t& done
 std::size_t tcp_stream::write_some(std::span<const std::byte> data) {
   constexpr const char* what = "spindle::net::tcp_stream::write_some";
   const detail::socket_fd::use use(sock_, what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(write_timeout_);
   return write_once(sock_, use, data, deadline, what);
 }
 
@@ -178,7 +178,7 @@ void tcp_stream::write_all(std::span<const std::byte> data) {
 // `done` counts the bytes written so far, for the error_code form.
 void tcp_stream::write_all_counting(std::span<const std::byte> data, std::size_t& done) {
   const detail::socket_fd::use use(sock_, write_what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(write_timeout_);
   while (done < data.size()) {
     done += write_once(sock_, use, data.subspan(done), deadline, write_what);
   }
