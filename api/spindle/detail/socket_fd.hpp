@@ -16,8 +16,8 @@
 //
 // How a call waits is decided here, in wait(), and nowhere else: a fiber
 // parks in its runtime's reactor, a plain thread blocks in poll(2). (The
-// loop around the wait -- try, EAGAIN, wait, try again -- is
-// runtime/net/socket_call.hpp, for every socket call.)
+// loop around the wait -- try, EAGAIN, wait, try again -- is written once
+// in the library, as retry(), for every socket call.)
 //
 // Registration with a reactor is lazy: the descriptor is attached to the
 // reactor of the runtime whose fiber first has to wait on it (after an EAGAIN),
