@@ -123,7 +123,8 @@ class socket_fd {
 
   // Sleeps until `until`, whatever the descriptor's readiness; a close()
   // meanwhile cuts it short with operation_canceled, as it does a wait.
-  // For a back-off (tcp_listener::accept out of descriptors).
+  // For a back-off: tcp_listener::accept out of descriptors, when the
+  // pending connection keeps the listener readable but cannot be accepted.
   void pause_until(clock::time_point until, const char* what);
 
  private:
