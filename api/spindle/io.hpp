@@ -15,9 +15,17 @@
 // is always ready. A readiness report means the next system call will not
 // block or will report an error; it may also be spurious, so always retry
 // the call and wait again on EAGAIN. Errors throw std::system_error with the
-// errno value as a std::generic_category() code; a wait on the descriptor of
-// a spindle socket that is closed meanwhile throws
-// std::errc::operation_canceled. The descriptor must stay open during the wait.
+// errno value as a std::generic_category() code.
+//
+// What ends a wait: the descriptor becoming ready (or reporting an error or a
+// hang-up); the timeout; and, in a fiber, its runtime shutting down
+// (~runtime() unwinds it) or a close() of a spindle socket that owns the
+// descriptor and is registered with the same runtime, having waited there
+// itself (std::errc::operation_canceled). Nothing else: closing the
+// descriptor does NOT end a wait, as epoll drops a closed descriptor without
+// a word and poll(2) does not see a close() made on another thread; the wait
+// lasts until its timeout, or for ever. Keep the descriptor open until the
+// wait returns (its number could also be given to another socket meanwhile).
 #pragma once
 
 #include <chrono>

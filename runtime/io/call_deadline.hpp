@@ -12,17 +12,17 @@ namespace spindle::detail {
 
 class call_deadline {
  public:
-  // `timeout` == clock::duration::max() means none.
+  // `timeout`: no_timeout for none.
   explicit call_deadline(clock::duration timeout) noexcept : timeout_(timeout) {}
 
-  // The deadline for the next wait, or null for none.
-  const clock::time_point* get() noexcept {
-    if (timeout_ == clock::duration::max()) return nullptr;
+  // The deadline for the next wait: no_deadline for none.
+  clock::time_point get() noexcept {
+    if (timeout_ == no_timeout) return no_deadline;
     if (!fixed_) {
       at_ = deadline_after(timeout_);  // saturates, as every timed call does
       fixed_ = true;
     }
-    return &at_;
+    return at_;
   }
 
  private:

@@ -40,7 +40,7 @@ class epoll_reactor final : public reactor {
     ::close(epfd_);
   }
 
-  int poll(const clock::time_point* deadline, int max_events) override {
+  int poll(clock::time_point deadline, int max_events) override {
     epoll_event events[max_poll_events];
     int n = wait_events(events, std::clamp(max_events, 1, max_poll_events), deadline);
     if (n > 0) acquire_attachments();
@@ -78,13 +78,13 @@ class epoll_reactor final : public reactor {
   void remove_fd(int fd) noexcept override { ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
 
  private:
-  int wait_events(epoll_event* events, int max_events, const clock::time_point* deadline) {
+  int wait_events(epoll_event* events, int max_events, clock::time_point deadline) {
     for (;;) {
       int n;
-      if (!deadline) {
+      if (deadline == no_deadline) {
         n = ::epoll_wait(epfd_, events, max_events, -1);
       } else {
-        auto left = *deadline - clock::now();
+        auto left = deadline - clock::now();
         if (left < clock::duration::zero()) left = clock::duration::zero();
         if (have_pwait2_) {
           auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();

@@ -52,7 +52,7 @@ class kqueue_reactor final : public reactor {
   }
   ~kqueue_reactor() override { ::close(kq_); }
 
-  int poll(const clock::time_point* deadline, int max_events) override {
+  int poll(clock::time_point deadline, int max_events) override {
     struct kevent events[max_poll_events];
     int n = wait_events(events, std::clamp(max_events, 1, max_poll_events), deadline);
     if (n > 0) acquire_attachments();
@@ -104,12 +104,12 @@ class kqueue_reactor final : public reactor {
   }
 
  private:
-  int wait_events(struct kevent* events, int max_events, const clock::time_point* deadline) {
+  int wait_events(struct kevent* events, int max_events, clock::time_point deadline) {
     for (;;) {
       timespec ts{};
       const timespec* timeout = nullptr;
-      if (deadline) {
-        auto left = *deadline - clock::now();
+      if (deadline != no_deadline) {
+        auto left = deadline - clock::now();
         if (left < clock::duration::zero()) left = clock::duration::zero();
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
         ts = timespec{static_cast<time_t>(ns / 1'000'000'000),

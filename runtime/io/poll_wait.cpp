@@ -5,21 +5,30 @@
 
 #include <cerrno>
 #include <chrono>
+#include <spindle/detail/socket_fd.hpp>
 
-#include "net/socket_ops.hpp"
+#include "io/errors.hpp"
 
 namespace spindle::detail {
+namespace {
 
-io_result poll_wait(int fd, io_dir d, const clock::time_point* deadline, const socket_fd* sock) {
-  constexpr int slice_ms = static_cast<int>(socket_fd::close_check_interval.count());
+pollfd entry_for(int fd, io_dir d) noexcept {
   pollfd p{};
   p.fd = fd;
   p.events = d == io_dir::read ? POLLIN : POLLOUT;
+  return p;
+}
+
+}  // namespace
+
+io_result poll_wait(int fd, io_dir d, clock::time_point deadline, const socket_fd* sock) {
+  constexpr int slice_ms = static_cast<int>(socket_fd::close_check_interval.count());
+  pollfd p = entry_for(fd, d);
   for (;;) {
     if (sock && sock->closed()) return io_result::closed;
     int timeout = -1;  // none
-    if (deadline) {
-      const auto left = *deadline - clock::now();
+    if (deadline != no_deadline) {
+      const auto left = deadline - clock::now();
       if (left <= clock::duration::zero()) return io_result::timed_out;
       // The loop re-checks anyway, as poll's clock need not be steady_clock.
       timeout = timeout_ms(left);
@@ -35,9 +44,7 @@ io_result poll_wait(int fd, io_dir d, const clock::time_point* deadline, const s
 }
 
 bool ready_now(int fd, io_dir d) noexcept {
-  pollfd p{};
-  p.fd = fd;
-  p.events = d == io_dir::read ? POLLIN : POLLOUT;
+  pollfd p = entry_for(fd, d);
   int n;
   do {
     n = ::poll(&p, 1, 0);

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <mutex>
+#include <spindle/detail/fiber.hpp>
+#include <spindle/detail/wake_list.hpp>
 #include <stdexcept>
 #include <system_error>
 
@@ -13,28 +15,12 @@
 namespace spindle::detail {
 namespace {
 
-// Waiters woken by a signal are collected (linked through their nodes, which
-// nobody else touches once claimed) and unparked after the handle's lock is
-// released.
-wait_node* claim_all(wait_queue& q, std::size_t tag, wait_node* list) noexcept {
-  while (wait_node* n = q.claim_front()) {
-    n->tag = tag;
-    n->next = list;
-    list = n;
-  }
-  return list;
-}
-
-void unpark_all(wait_node* list) noexcept {
-  while (list) {
-    wait_node* next = list->next;
-    list->w->unpark();  // last touch of this node
-    list = next;
-  }
-}
-
+// How a woken waiter's wait ended, stored in its node as it is claimed
+// (wait_node::tag): a signal or a close.
 constexpr std::size_t tag_ready = 0;
 constexpr std::size_t tag_closed = 1;
+constexpr auto mark_ready = [](wait_node& n) noexcept { n.tag = tag_ready; };
+constexpr auto mark_closed = [](wait_node& n) noexcept { n.tag = tag_closed; };
 
 // Unused handles wait in a FIFO of at least this many before reuse: an event
 // the kernel reported just before a handle's descriptor was deregistered
@@ -46,30 +32,19 @@ constexpr std::size_t handle_quarantine = 64;
 }  // namespace
 
 void io_handle::signal(io_dir d, bool hang_up) noexcept {
-  wait_node* woken;
-  {
-    std::lock_guard<spinlock> g(lock);
-    direction& dir = dirs[static_cast<int>(d)];
-    if (hang_up) dir.hung_up = true;
-    if (dir.waiters.empty()) {
-      dir.ready = true;
-      return;
-    }
-    woken = claim_all(dir.waiters, tag_ready, nullptr);
-    if (!woken) dir.ready = true;  // every waiter had timed out meanwhile
-  }
-  unpark_all(woken);
+  wake_list woken;  // unparks after the lock is released
+  std::lock_guard<spinlock> g(lock);
+  direction& dir = dirs[static_cast<int>(d)];
+  if (hang_up) dir.hung_up = true;
+  // Nobody waits (or every waiter timed out meanwhile): the next wait takes it.
+  if (claim_all(dir.waiters, woken, mark_ready) == 0) dir.ready = true;
 }
 
 void io_handle::shut() noexcept {
-  wait_node* woken;
-  {
-    std::lock_guard<spinlock> g(lock);
-    closed = true;
-    woken = claim_all(dirs[0].waiters, tag_closed, nullptr);
-    woken = claim_all(dirs[1].waiters, tag_closed, woken);
-  }
-  unpark_all(woken);
+  wake_list woken;  // unparks after the lock is released
+  std::lock_guard<spinlock> g(lock);
+  closed = true;
+  for (direction& dir : dirs) claim_all(dir.waiters, woken, mark_closed);
 }
 
 reactor::~reactor() = default;
@@ -163,12 +138,13 @@ void reactor::release(io_handle* h) noexcept {
   drop_reference(h);
 }
 
-io_result reactor::wait(io_handle& h, io_dir d, const clock::time_point* deadline) {
+io_result reactor::wait(io_handle& h, io_dir d, clock::time_point deadline) {
   return wait_queued(h, d, deadline, false);
 }
 
-io_result reactor::wait_queued(io_handle& h, io_dir d, const clock::time_point* deadline,
-                               bool level) {
+io_result reactor::wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level) {
+  // The callers (socket_fd::wait, io::wait_*) send plain threads to poll(2).
+  if (!current_fiber()) throw std::logic_error("spindle: reactor wait outside a fiber");
   if (orphaned_.load(std::memory_order_relaxed))
     throw std::logic_error("spindle: socket waited on after the runtime it was attached to was destroyed");
   waiter w;
@@ -193,7 +169,7 @@ io_result reactor::wait_queued(io_handle& h, io_dir d, const clock::time_point* 
   }
   const detail::wait_kind kind =
       d == io_dir::read ? detail::wait_kind::io_read : detail::wait_kind::io_write;
-  const detail::wake r = w.park({kind, &h}, deadline ? *deadline : no_deadline, [&] {
+  const detail::wake r = w.park({kind, &h}, deadline, [&] {
     std::lock_guard<spinlock> g(h.lock);
     h.dirs[static_cast<int>(d)].waiters.erase_if_linked(n);
   });
@@ -201,7 +177,7 @@ io_result reactor::wait_queued(io_handle& h, io_dir d, const clock::time_point* 
   return n.tag == tag_closed ? io_result::closed : io_result::ready;
 }
 
-io_result reactor::wait_fd(int fd, io_dir d, const clock::time_point* deadline) {
+io_result reactor::wait_fd(int fd, io_dir d, clock::time_point deadline) {
   io_handle* h;
   {
     std::lock_guard g(registry_lock_);

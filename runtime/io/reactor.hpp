@@ -30,25 +30,13 @@
 #include <spindle/detail/waiter.hpp>
 
 #include <atomic>
-#include <chrono>
-#include <climits>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <vector>
 
+#include "io/io_types.hpp"
+
 namespace spindle::detail {
-
-enum class io_dir : int { read = 0, write = 1 };
-enum class io_result { ready, timed_out, closed };
-
-// A millisecond timeout for poll(2)/epoll_wait(2) covering `left` (>= 0):
-// rounded up, so the call never returns before the deadline, and clamped, so a
-// deadline years away does not wrap to a negative (infinite) timeout.
-inline int timeout_ms(clock::duration left) noexcept {
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-}
 
 // One registered descriptor. Allocated by the reactor and recycled, never
 // freed before the reactor: an event still in flight for a detached handle
@@ -104,23 +92,25 @@ class reactor {
   void release(io_handle* h) noexcept;
 
   // Suspends the calling fiber until h is ready in direction d, the deadline
-  // passes, or h is detached. Fibers only: a plain thread polls (poll_wait).
-  io_result wait(io_handle& h, io_dir d, const clock::time_point* deadline);
+  // (no_deadline: none) passes, or h is detached. Fibers only (else
+  // std::logic_error): the callers, socket_fd::wait and io::wait_*, are
+  // where a plain thread is sent to poll(2) instead (poll_wait.hpp).
+  io_result wait(io_handle& h, io_dir d, clock::time_point deadline);
   // The same for a descriptor the runtime does not own (io::wait_*). The
   // registration is shared by every wait on fd in progress (and with a
   // socket that owns fd, if there is one) and removed when the last leaves.
   // A descriptor epoll cannot watch (EPERM: a regular file or a directory)
   // is always ready, as poll(2) says.
-  io_result wait_fd(int fd, io_dir d, const clock::time_point* deadline);
+  io_result wait_fd(int fd, io_dir d, clock::time_point deadline);
 
-  // Waits for events until `deadline` (null: no limit; a past deadline: do not
-  // block), signals at most `max_events` (1 to max_poll_events) handles, and
+  // Waits for events until `deadline` (no_deadline: no limit; a past deadline:
+  // do not block), signals at most `max_events` (1 to max_poll_events) handles, and
   // returns how many events it handled. Events not taken stay queued in the
   // kernel, in order: a worker asks for no more than its run queue holds, so
   // woken fibers never spill to the global queue, where they would wait
   // behind every ring (echo at 1,000 connections: p99 ~150 ms with spills).
   static constexpr int max_poll_events = 256;
-  virtual int poll(const clock::time_point* deadline, int max_events) = 0;
+  virtual int poll(clock::time_point deadline, int max_events) = 0;
   // Makes a concurrent or the next poll() return at once. Any thread.
   virtual void wake() noexcept = 0;
 
@@ -150,7 +140,7 @@ class reactor {
   // wait(), and for io::wait_* (`level`): after queueing, a look at the
   // descriptor's current state, since the registration may be shared and
   // another waiter may have taken the edge that reported it.
-  io_result wait_queued(io_handle& h, io_dir d, const clock::time_point* deadline, bool level);
+  io_result wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level);
 
   // All under registry_lock_.
   io_handle* take_handle(int fd);

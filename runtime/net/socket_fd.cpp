@@ -2,15 +2,17 @@
 // registration, readiness waits. See socket_fd.hpp for the protocol.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
-#include <spindle/net/socket_fd.hpp>
+#include <spindle/detail/socket_fd.hpp>
+#include <thread>
 #include <utility>
 
+#include "io/errors.hpp"
 #include "io/poll_wait.hpp"
 #include "io/reactor.hpp"
 #include "sched/context.hpp"
-#include "net/socket_ops.hpp"
 
 namespace spindle::detail {
 
@@ -74,22 +76,14 @@ void socket_fd::close() noexcept {
   release();
 }
 
-bool socket_fd::wait_readable(const clock::time_point* deadline, const char* what) {
-  return wait(io_dir::read, deadline, what);
-}
-
-bool socket_fd::wait_writable(const clock::time_point* deadline, const char* what) {
-  return wait(io_dir::write, deadline, what);
-}
-
-bool socket_fd::wait(io_dir dir, const clock::time_point* deadline, const char* what) {
+bool socket_fd::wait(io_dir dir, clock::time_point deadline, const char* what) {
   io_result r;
-  if (!current_fiber()) {
-    r = poll_wait(fd_.load(std::memory_order_relaxed), dir, deadline, this);
-  } else {
+  if (current_fiber()) {
     io_handle* h = handle_.load(std::memory_order_acquire);
     if (!h) h = attach_to_current(what);
     r = reactor_->wait(*h, dir, deadline);
+  } else {
+    r = poll_wait(fd_.load(std::memory_order_relaxed), dir, deadline, this);
   }
   switch (r) {
     case io_result::ready:
@@ -100,6 +94,26 @@ bool socket_fd::wait(io_dir dir, const clock::time_point* deadline, const char* 
       break;
   }
   throw_errno(ECANCELED, what);
+}
+
+void socket_fd::pause_until(clock::time_point until, const char* what) {
+  if (current_fiber()) {
+    // A wait for readability that ignores the readiness it sees, so that
+    // close() can cut it short. Edge-triggered, so it does not spin: each
+    // round waits for a new event.
+    while (wait(io_dir::read, until, what)) {
+    }
+    return;
+  }
+  // poll(2) is level-triggered and would not sleep at all on a descriptor
+  // that is ready: sleep in slices and look at the closed bit in between,
+  // as a plain thread's waits do.
+  for (;;) {
+    if (closed()) throw_errno(ECANCELED, what);
+    const clock::time_point now = clock::now();
+    if (now >= until) return;
+    std::this_thread::sleep_for(std::min<clock::duration>(until - now, close_check_interval));
+  }
 }
 
 io_handle* socket_fd::attach_to_current(const char* what) {

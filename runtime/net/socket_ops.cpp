@@ -9,18 +9,6 @@
 
 namespace spindle::detail {
 
-int last_error() noexcept {
-  return errno;
-}
-
-void throw_errno(int err, const char* what) {
-  throw std::system_error(err, std::generic_category(), what);
-}
-
-void throw_errno(int err, const std::string& what) {
-  throw std::system_error(err, std::generic_category(), what);
-}
-
 #ifndef SOCK_NONBLOCK
 namespace {
 

@@ -1,5 +1,6 @@
 // socket_ops: the socket system calls whose spelling differs between Linux
-// and macOS/BSD, and the error helper every socket call throws through.
+// and macOS/BSD, and how the error_code overloads are made from the throwing
+// calls. Errors are thrown through io/errors.hpp, as every IO call does.
 //
 // Every descriptor spindle creates is non-blocking and close-on-exec from the
 // start (atomically where the platform can: SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -10,21 +11,11 @@
 #include <sys/socket.h>
 
 #include <spindle/net/endpoint.hpp>
-#include <string>
 #include <system_error>
 
+#include "io/errors.hpp"
+
 namespace spindle::detail {
-
-// The calling thread's errno, looked up afresh. Read errno through this in
-// any function that can suspend: a fiber may resume on another thread, and
-// glibc declares __errno_location() const, so the compiler may keep the
-// first thread's errno address across a wait (or hoist it out of a retry
-// loop) and read another thread's errno. Out of line, so it cannot be.
-int last_error() noexcept;
-
-// Throws std::system_error(err, std::generic_category(), what).
-[[noreturn]] void throw_errno(int err, const char* what);
-[[noreturn]] void throw_errno(int err, const std::string& what);
 
 // Runs f(), storing a std::system_error it throws in `ec` instead (cleared
 // first); other exceptions propagate. How every error_code overload of the

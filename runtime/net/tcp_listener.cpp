@@ -5,9 +5,9 @@
 #include <cerrno>
 #include <chrono>
 #include <spindle/net/tcp_listener.hpp>
-#include <spindle/runtime.hpp>
-#include <thread>
 
+#include "io/call_deadline.hpp"
+#include "net/socket_call.hpp"
 #include "net/socket_ops.hpp"
 
 namespace spindle::net {
@@ -46,25 +46,6 @@ bool is_resource_error(int err) noexcept {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
-// Waits until `until` without spinning; a close() meanwhile throws
-// operation_canceled. In a fiber this is a wait for readability that ignores
-// the readiness it sees (the pending connection is what cannot be accepted),
-// so close() can cut it short; a plain thread sleeps in slices and looks at
-// the closed bit in between, as its readiness waits do (socket_fd.hpp).
-void back_off(detail::socket_fd& sock, clock::time_point until) {
-  if (!detail::current_runtime()) {
-    for (;;) {
-      if (sock.closed()) throw_errno(ECANCELED, accept_what);
-      const clock::time_point now = clock::now();
-      if (now >= until) return;
-      std::this_thread::sleep_for(
-          std::min<clock::duration>(until - now, detail::socket_fd::close_check_interval));
-    }
-  }
-  while (sock.wait_readable(&until, accept_what)) {
-  }
-}
-
 }  // namespace
 
 tcp_listener tcp_listener::bind(const endpoint& ep, int backlog) {
@@ -81,22 +62,25 @@ tcp_stream tcp_listener::accept() {
   constexpr clock::duration max_back_off = std::chrono::seconds(1);
   clock::duration back_off_for = first_back_off;
   // Holds the listening descriptor open (socket_fd.hpp): after a close() the
-  // wait below throws operation_canceled; the number is never another's.
+  // wait throws operation_canceled; the number is never another's.
   const detail::socket_fd::use use(sock_, accept_what);
-  for (;;) {
-    const int fd = detail::accept_socket(use.fd());
-    if (fd >= 0) return tcp_stream::adopt(fd);
-    const int err = detail::last_error();
-    if (err == EINTR || is_per_connection_error(err)) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) {
-      sock_.wait_readable(nullptr, accept_what);
-    } else if (is_resource_error(err)) {
-      back_off(sock_, clock::now() + back_off_for);
-      back_off_for = std::min(back_off_for * 2, max_back_off);
-    } else {
-      throw_errno(err, accept_what);
-    }
-  }
+  detail::call_deadline no_limit(detail::no_timeout);
+  // One accept, as retry() sees it: the errors of one pending connection are
+  // passed over, and out of descriptors it backs off (a close() cuts that
+  // short too) and tries again; what is left is EAGAIN (wait) or a failure.
+  const std::size_t accepted =
+      detail::retry(sock_, detail::io_dir::read, no_limit, accept_what, [&]() -> ssize_t {
+        for (;;) {
+          const int fd = detail::accept_socket(use.fd());
+          if (fd >= 0) return fd;
+          const int err = detail::last_error();
+          if (is_per_connection_error(err)) continue;
+          if (!is_resource_error(err)) return -1;  // errno is still err
+          sock_.pause_until(clock::now() + back_off_for, accept_what);
+          back_off_for = std::min(back_off_for * 2, max_back_off);
+        }
+      });
+  return tcp_stream::adopt(static_cast<int>(accepted));
 }
 
 tcp_stream tcp_listener::accept(std::error_code& ec) {

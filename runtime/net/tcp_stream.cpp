@@ -7,18 +7,30 @@
 #include <exception>
 #include <spindle/net/resolve.hpp>
 #include <spindle/net/tcp_stream.hpp>
+#include <string>
+#include <utility>
 
 #include "io/call_deadline.hpp"
+#include "net/socket_call.hpp"
 #include "net/socket_ops.hpp"
 
 namespace spindle::net {
 
 namespace {
 
+using detail::io_dir;
 using detail::throw_errno;
 
 constexpr const char* read_what = "spindle::net::tcp_stream::read_some";
 constexpr const char* write_what = "spindle::net::tcp_stream::write_all";
+
+// Whether a recv() that returned `n` for `asked` bytes leaves the receive
+// queue empty, so that the next read waits before it calls recv() (see
+// read_once): it would have blocked, or it stopped short. Not after end of
+// stream (n == 0): that is reported again at once.
+constexpr bool drained_after(ssize_t n, std::size_t asked) noexcept {
+  return n < 0 || (n > 0 && static_cast<std::size_t>(n) < asked);
+}
 
 // One recv() that waits as long as it would block. 0 = end of stream.
 //
@@ -43,22 +55,13 @@ std::size_t read_once(detail::socket_fd& sock, const detail::socket_fd::use& use
                       std::span<std::byte> buf, detail::call_deadline& deadline, bool& drained,
                       const char* what) {
   if (buf.empty()) return 0;
-  for (;;) {
-    if (drained) {
-      drained = false;
-      if (!sock.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
-    }
-    const ssize_t n = ::recv(use.fd(), buf.data(), buf.size(), 0);
-    if (n >= 0) {
-      // Not after end of stream (n == 0): that is reported again at once.
-      drained = n > 0 && static_cast<std::size_t>(n) < buf.size();
-      return static_cast<std::size_t>(n);
-    }
-    const int err = detail::last_error();
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-    drained = true;
+  if (std::exchange(drained, false)) {
+    detail::wait_or_time_out(sock, io_dir::read, deadline.get(), what);
   }
+  const std::size_t n = detail::retry(sock, io_dir::read, deadline, what,
+                                      [&] { return ::recv(use.fd(), buf.data(), buf.size(), 0); });
+  drained = drained_after(static_cast<ssize_t>(n), buf.size());
+  return n;
 }
 
 // One send() that waits as long as the socket takes nothing.
@@ -66,14 +69,9 @@ std::size_t write_once(detail::socket_fd& sock, const detail::socket_fd::use& us
                        std::span<const std::byte> data, detail::call_deadline& deadline,
                        const char* what) {
   if (data.empty()) return 0;
-  for (;;) {
-    const ssize_t n = ::send(use.fd(), data.data(), data.size(), detail::send_flags);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    const int err = detail::last_error();
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-    if (!sock.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
-  }
+  return detail::retry(sock, io_dir::write, deadline, what, [&] {
+    return ::send(use.fd(), data.data(), data.size(), detail::send_flags);
+  });
 }
 
 }  // namespace
@@ -83,7 +81,7 @@ tcp_stream tcp_stream::adopt(int fd) noexcept {
 }
 
 tcp_stream tcp_stream::connect(const endpoint& ep) {
-  return connect_within(ep, detail::clock::duration::max());
+  return connect_within(ep, detail::no_timeout);
 }
 
 namespace {
@@ -105,23 +103,28 @@ tcp_stream tcp_stream::connect_within(const endpoint& ep, detail::clock::duratio
   if (const int err = detail::last_error(); err != EINPROGRESS && err != EINTR) {
     throw_errno(err, describe(what, ep));
   }
+  // The attempt goes on in the kernel; the socket turns writable when it is
+  // over, and its outcome is what retry() tries, "would block" as long as
+  // it is still in progress (after a spurious wake-up).
+  const std::string where = describe(what, ep);
   detail::call_deadline deadline(timeout);
-  for (;;) {
-    if (!sock.wait_writable(deadline.get(), what)) {
-      throw_errno(ETIMEDOUT, describe(what, ep));
-    }
+  detail::wait_or_time_out(sock, io_dir::write, deadline.get(), where.c_str());
+  detail::retry(sock, io_dir::write, deadline, where.c_str(), [&]() -> ssize_t {
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-      throw_errno(detail::last_error(), what);
-    if (err != 0) throw_errno(err, describe(what, ep));
-    // No error is also what an attempt still in progress reports, after a
-    // spurious wake-up: only a peer address proves the connection.
+    if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
+    if (err != 0) {
+      errno = err;
+      return -1;
+    }
+    // No error is also what an attempt still in progress reports: only a
+    // peer address proves the connection.
     sockaddr_storage peer{};
     len = sizeof peer;
-    if (::getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0) break;
-    if (const int e = detail::last_error(); e != ENOTCONN) throw_errno(e, what);
-  }
+    if (::getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0) return 0;
+    if (errno == ENOTCONN) errno = EAGAIN;
+    return -1;
+  });
   return tcp_stream(std::move(sock));
 }
 
@@ -139,7 +142,7 @@ tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port) {
 
 std::size_t tcp_stream::read_some(std::span<std::byte> buf) {
   const detail::socket_fd::use use(sock_, read_what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(read_timeout_);
   return read_once(sock_, use, buf, deadline, read_drained_, read_what);
 }
 
@@ -152,7 +155,7 @@ void tcp_stream::read_exact(std::span<std::byte> buf) {
 void tcp_stream::read_exact_counting(std::span<std::byte> buf, std::size_t& done) {
   constexpr const char* what = "spindle::net::tcp_stream::read_exact";
   const detail::socket_fd::use use(sock_, what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(read_timeout_);
   while (done < buf.size()) {
     const std::size_t n = read_once(sock_, use, buf.subspan(done), deadline, read_drained_, what);
     if (n == 0) throw_errno(ECONNABORTED, what);
@@ -163,7 +166,7 @@ void tcp_stream::read_exact_counting(std::span<std::byte> buf, std::size_t& done
 std::size_t tcp_stream::write_some(std::span<const std::byte> data) {
   constexpr const char* what = "spindle::net::tcp_stream::write_some";
   const detail::socket_fd::use use(sock_, what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(write_timeout_);
   return write_once(sock_, use, data, deadline, what);
 }
 
@@ -175,7 +178,7 @@ void tcp_stream::write_all(std::span<const std::byte> data) {
 // `done` counts the bytes written so far, for the error_code form.
 void tcp_stream::write_all_counting(std::span<const std::byte> data, std::size_t& done) {
   const detail::socket_fd::use use(sock_, write_what);
-  detail::call_deadline deadline(timeout_);
+  detail::call_deadline deadline(write_timeout_);
   while (done < data.size()) {
     done += write_once(sock_, use, data.subspan(done), deadline, write_what);
   }
@@ -217,20 +220,14 @@ std::size_t tcp_stream::try_read_some(std::span<std::byte> buf, std::error_code&
   detail::into_error_code(ec, [&] {
     const detail::socket_fd::use use(sock_, what);
     if (buf.empty()) return;
-    for (;;) {
-      const ssize_t r = ::recv(use.fd(), buf.data(), buf.size(), 0);
-      if (r >= 0) {
-        n = static_cast<std::size_t>(r);
-        read_drained_ = n > 0 && n < buf.size();  // as read_once
-        return;
-      }
-      const int err = detail::last_error();
-      if (err == EINTR) continue;
-      if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-      read_drained_ = true;  // the next read_some waits for data first
+    const ssize_t r =
+        detail::try_once(what, [&] { return ::recv(use.fd(), buf.data(), buf.size(), 0); });
+    read_drained_ = drained_after(r, buf.size());  // as read_once
+    if (r < 0) {
       ec = std::make_error_code(std::errc::operation_would_block);
       return;
     }
+    n = static_cast<std::size_t>(r);
   });
   return n;
 }
@@ -241,18 +238,13 @@ std::size_t tcp_stream::try_write_some(std::span<const std::byte> data, std::err
   detail::into_error_code(ec, [&] {
     const detail::socket_fd::use use(sock_, what);
     if (data.empty()) return;
-    for (;;) {
-      const ssize_t r = ::send(use.fd(), data.data(), data.size(), detail::send_flags);
-      if (r >= 0) {
-        n = static_cast<std::size_t>(r);
-        return;
-      }
-      const int err = detail::last_error();
-      if (err == EINTR) continue;
-      if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
+    const ssize_t r = detail::try_once(
+        what, [&] { return ::send(use.fd(), data.data(), data.size(), detail::send_flags); });
+    if (r < 0) {
       ec = std::make_error_code(std::errc::operation_would_block);
       return;
     }
+    n = static_cast<std::size_t>(r);
   });
   return n;
 }

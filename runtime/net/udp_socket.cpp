@@ -1,10 +1,11 @@
-// udp_socket: datagrams with the try-then-wait pattern.
+// udp_socket: datagrams, each call one retry() (socket_call.hpp).
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <spindle/net/udp_socket.hpp>
 
 #include "io/call_deadline.hpp"
+#include "net/socket_call.hpp"
 #include "net/socket_ops.hpp"
 
 namespace spindle::net {
@@ -22,15 +23,9 @@ std::size_t udp_socket::send_to(std::span<const std::byte> data, const endpoint&
   constexpr const char* what = "spindle::net::udp_socket::send_to";
   const detail::socket_fd::use use(sock_, what);  // see socket_fd.hpp on close
   detail::call_deadline deadline(timeout_);
-  for (;;) {
-    const ssize_t n =
-        ::sendto(use.fd(), data.data(), data.size(), detail::send_flags, to.data(), to.size());
-    if (n >= 0) return static_cast<std::size_t>(n);
-    const int err = detail::last_error();
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-    if (!sock_.wait_writable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
-  }
+  return detail::retry(sock_, detail::io_dir::write, deadline, what, [&] {
+    return ::sendto(use.fd(), data.data(), data.size(), detail::send_flags, to.data(), to.size());
+  });
 }
 
 std::size_t udp_socket::send_to(std::string_view text, const endpoint& to) {
@@ -41,20 +36,14 @@ recv_result udp_socket::recv_from(std::span<std::byte> buf) {
   constexpr const char* what = "spindle::net::udp_socket::recv_from";
   const detail::socket_fd::use use(sock_, what);
   detail::call_deadline deadline(timeout_);
-  for (;;) {
-    sockaddr_storage from{};
-    socklen_t len = sizeof from;
-    const ssize_t n =
-        ::recvfrom(use.fd(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
-    if (n >= 0) {
-      return {static_cast<std::size_t>(n),
-              endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), len)};
-    }
-    const int err = detail::last_error();
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) throw_errno(err, what);
-    if (!sock_.wait_readable(deadline.get(), what)) throw_errno(ETIMEDOUT, what);
-  }
+  sockaddr_storage from{};
+  socklen_t len = 0;
+  const std::size_t n = detail::retry(sock_, detail::io_dir::read, deadline, what, [&] {
+    len = sizeof from;
+    return ::recvfrom(use.fd(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),
+                      &len);
+  });
+  return {n, endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), len)};
 }
 
 endpoint udp_socket::local_endpoint() const {

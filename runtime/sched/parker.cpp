@@ -33,12 +33,7 @@ void parker::park_driver(worker& w) {
     full_fence();
     // Fibers woken here are this worker's to run; the others are told by
     // find_work once this worker counts as unparked again.
-    if (rt.timers_.empty()) {
-      poll_io(w, nullptr);
-    } else {
-      const clock::time_point deadline = rt.timers_.next_deadline();
-      poll_io(w, &deadline);
-    }
+    poll_io(w, rt.timers_.next_deadline());  // no_deadline when no timer is queued
     rt.driver_.sleeping.store(false, std::memory_order_relaxed);
   }
   state_.store(empty, std::memory_order_release);
@@ -77,7 +72,7 @@ void parker::unpark() noexcept {
   }
 }
 
-void parker::poll_io(worker& w, const clock::time_point* deadline) noexcept {
+void parker::poll_io(worker& w, clock::time_point deadline) noexcept {
   w.polling = true;
   w.rt.reactor_->poll(deadline, static_cast<int>(run_queue::capacity - w.local.size()));
   w.polling = false;
@@ -87,8 +82,7 @@ void parker::poll_io_nonblocking(worker& w) noexcept {
   runtime_core& rt = w.rt;
   if (rt.reactor_->attached() == 0 || rt.driver_.busy.load(std::memory_order_relaxed)) return;
   if (rt.driver_.busy.exchange(true, std::memory_order_acquire)) return;
-  const clock::time_point now{};  // a deadline in the past: do not block
-  poll_io(w, &now);
+  poll_io(w, clock::time_point{});  // a deadline in the past: do not block
   rt.driver_.busy.store(false, std::memory_order_release);
   if (std::exchange(w.polled_work, false)) rt.notify_work();
 }

@@ -91,7 +91,7 @@ class parker {
   void park_driver(worker& w);
   void park_condvar(worker& w);
   // Polls the reactor until `deadline` (see reactor::poll) with worker::polling set.
-  static void poll_io(worker& w, const clock::time_point* deadline) noexcept;
+  static void poll_io(worker& w, clock::time_point deadline) noexcept;
 
   reactor& reactor_;  // the runtime's; outlives the workers
   std::atomic<int> state_{empty};

@@ -118,13 +118,13 @@ clock::time_point to_deadline(const std::chrono::time_point<Clock, Duration>& tp
 }
 
 // `d` as a timeout in clock ticks, for the IO calls (set_timeout,
-// io::wait_readable, connect): zero for d <= 0, clock::duration::max() (none)
-// past the clock's range, rounded up in between.
+// io::wait_readable, connect): zero for d <= 0, no_timeout (none) past the
+// clock's range, rounded up in between.
 template <class Rep, class Period>
 clock::duration to_clock_duration(const std::chrono::duration<Rep, Period>& d) {
   const wide_ticks t = ticks_of<true>(d);
   if (t <= 0) return clock::duration::zero();
-  if (t >= max_ticks) return clock::duration::max();
+  if (t >= max_ticks) return no_timeout;
   return clock::duration(static_cast<clock::rep>(t));
 }
 

@@ -57,13 +57,21 @@ class wake_list {
 };
 
 // Claims every waiter of `q` into `out`; returns how many. Under q's lock.
-inline std::size_t claim_all(wait_queue& q, wake_list& out) noexcept {
+// `mark(node)` runs on each node as it is claimed, before its owner can see
+// it (the reactor stores in wait_node::tag how the wait ended).
+template <class Mark>
+std::size_t claim_all(wait_queue& q, wake_list& out, Mark&& mark) noexcept {
   std::size_t n = 0;
   while (wait_node* w = q.claim_front()) {
+    mark(*w);
     out.push(*w);
     ++n;
   }
   return n;
+}
+
+inline std::size_t claim_all(wait_queue& q, wake_list& out) noexcept {
+  return claim_all(q, out, [](wait_node&) noexcept {});
 }
 
 }  // namespace spindle::detail

@@ -20,8 +20,8 @@
 // std::generic_category() code.
 #pragma once
 
+#include <spindle/detail/socket_fd.hpp>
 #include <spindle/net/endpoint.hpp>
-#include <spindle/net/socket_fd.hpp>
 #include <spindle/net/tcp_stream.hpp>
 #include <system_error>
 #include <utility>

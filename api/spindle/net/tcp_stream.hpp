@@ -29,8 +29,8 @@
 #include <cstdint>
 #include <span>
 #include <spindle/detail/deadline.hpp>
+#include <spindle/detail/socket_fd.hpp>
 #include <spindle/net/endpoint.hpp>
-#include <spindle/net/socket_fd.hpp>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -95,12 +95,27 @@ class tcp_stream {
   // bytes moved before that stay moved. Not synchronised with calls already
   // in progress. clear_timeout() (or a `d` beyond steady_clock's range) waits
   // without limit again; a `d` <= 0 times out at the first wait; a NaN `d`
-  // throws std::invalid_argument.
+  // throws std::invalid_argument. set_timeout(d) is set_read_timeout(d) and
+  // set_write_timeout(d); clear_timeout() clears both.
   template <class Rep, class Period>
   void set_timeout(const std::chrono::duration<Rep, Period>& d) {
-    timeout_ = detail::to_clock_duration(d);
+    read_timeout_ = write_timeout_ = detail::to_clock_duration(d);
   }
-  void clear_timeout() noexcept { timeout_ = detail::clock::duration::max(); }
+  void clear_timeout() noexcept { read_timeout_ = write_timeout_ = detail::no_timeout; }
+  // The same for the reads alone (read_some, read_exact) or the writes alone
+  // (write_some, write_all), so that a server can cut a client that sends
+  // nothing without cutting a long reply to a client that reads slowly, or
+  // the other way round. Each call counts only its own timeout, from its own
+  // first wait. A `d` beyond steady_clock's range: that direction waits
+  // without limit again.
+  template <class Rep, class Period>
+  void set_read_timeout(const std::chrono::duration<Rep, Period>& d) {
+    read_timeout_ = detail::to_clock_duration(d);
+  }
+  template <class Rep, class Period>
+  void set_write_timeout(const std::chrono::duration<Rep, Period>& d) {
+    write_timeout_ = detail::to_clock_duration(d);
+  }
 
   // Disables (true) or enables Nagle's algorithm (TCP_NODELAY).
   void set_no_delay(bool on);
@@ -130,7 +145,10 @@ class tcp_stream {
   void write_all_counting(std::span<const std::byte> data, std::size_t& done);
 
   detail::socket_fd sock_;
-  detail::clock::duration timeout_ = detail::clock::duration::max();  // max: none
+  // The timeouts of reads and of writes; detail::no_timeout: none. Written by
+  // the setters, read by the calls (not synchronised, as documented above).
+  detail::clock::duration read_timeout_ = detail::no_timeout;
+  detail::clock::duration write_timeout_ = detail::no_timeout;
   // The last recv() found the receive queue empty: the next read waits for
   // readiness before it calls recv() (runtime/net/tcp_stream.cpp, read_once).
   // Touched only by the one fiber reading.

@@ -17,8 +17,8 @@
 #include <cstddef>
 #include <span>
 #include <spindle/detail/deadline.hpp>
+#include <spindle/detail/socket_fd.hpp>
 #include <spindle/net/endpoint.hpp>
-#include <spindle/net/socket_fd.hpp>
 #include <string_view>
 #include <utility>
 
@@ -50,7 +50,7 @@ class udp_socket {
   void set_timeout(const std::chrono::duration<Rep, Period>& d) {
     timeout_ = detail::to_clock_duration(d);
   }
-  void clear_timeout() noexcept { timeout_ = detail::clock::duration::max(); }
+  void clear_timeout() noexcept { timeout_ = detail::no_timeout; }
 
   // The bound address, with the actual port when bound to port 0.
   endpoint local_endpoint() const;
@@ -65,7 +65,7 @@ class udp_socket {
   explicit udp_socket(detail::socket_fd sock) noexcept : sock_(std::move(sock)) {}
 
   detail::socket_fd sock_;
-  detail::clock::duration timeout_ = detail::clock::duration::max();  // max: none
+  detail::clock::duration timeout_ = detail::no_timeout;
 };
 
 }  // namespace spindle::net

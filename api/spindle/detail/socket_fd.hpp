@@ -14,6 +14,11 @@
 // std::errc::operation_canceled; a socket that never was open (default
 // constructed, moved from) throws std::errc::bad_file_descriptor.
 //
+// How a call waits is decided here, in wait(), and nowhere else: a fiber
+// parks in its runtime's reactor, a plain thread blocks in poll(2). (The
+// loop around the wait -- try, EAGAIN, wait, try again -- is written once
+// in the library, as retry(), for every socket call.)
+//
 // Registration with a reactor is lazy: the descriptor is attached to the
 // reactor of the runtime whose fiber first has to wait on it (after an EAGAIN),
 // and stays attached until close(). A socket that never waits never costs an
@@ -52,14 +57,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <spindle/detail/clock.hpp>
+#include <spindle/detail/io_dir.hpp>
 #include <spindle/detail/spinlock.hpp>
-#include <spindle/detail/waiter.hpp>
 
 namespace spindle::detail {
 
 class reactor;
 class io_handle;
-enum class io_dir : int;  // defined by runtime/io/reactor.hpp
 
 class socket_fd {
  public:
@@ -108,19 +113,24 @@ class socket_fd {
     int fd_;
   };
 
-  // Waits until the descriptor is readable / writable (or has an error or a
-  // hang-up the next system call will report); false once `deadline` (null:
-  // none) has passed. Throws std::system_error operation_canceled when the
-  // socket is closed meanwhile (or was). Call it inside a `use` (or on a
-  // socket no other fiber can see yet). `what` prefixes the error message.
-  bool wait_readable(const clock::time_point* deadline, const char* what);
-  bool wait_writable(const clock::time_point* deadline, const char* what);
+  // Waits until the descriptor is ready in direction `dir` (or has an error
+  // or a hang-up the next system call will report); false once `deadline`
+  // (no_deadline: none) has passed. Throws std::system_error
+  // operation_canceled when the socket is closed meanwhile (or was). Call it
+  // inside a `use` (or on a socket no other fiber can see yet). `what`
+  // prefixes the error message.
+  bool wait(io_dir dir, clock::time_point deadline, const char* what);
+
+  // Sleeps until `until`, whatever the descriptor's readiness; a close()
+  // meanwhile cuts it short with operation_canceled, as it does a wait.
+  // For a back-off: tcp_listener::accept out of descriptors, when the
+  // pending connection keeps the listener readable but cannot be accepted.
+  void pause_until(clock::time_point until, const char* what);
 
  private:
   static constexpr std::uint32_t closed_bit = 1;
   static constexpr std::uint32_t one_ref = 2;
 
-  bool wait(io_dir dir, const clock::time_point* deadline, const char* what);
   io_handle* attach_to_current(const char* what);
   // Drops one reference; the last one after close() closes the descriptor.
   void release() const noexcept;

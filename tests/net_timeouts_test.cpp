@@ -1,0 +1,175 @@
+// tcp_stream's read and write timeouts are separate: set_read_timeout bounds
+// read_some/read_exact only, set_write_timeout write_some/write_all only, and
+// set_timeout sets both. A server cuts a client that sends nothing without
+// cutting a long reply to a client that reads slowly, and the other way round.
+// Each case runs in fibers of a runtime (reactor waits) and on plain threads
+// (poll(2) waits). Loopback only.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <spindle/net.hpp>
+#include <spindle/runtime.hpp>
+#include <spindle/task.hpp>
+#include <spindle/this_fiber.hpp>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "net_support.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using spindle::net::tcp_listener;
+using spindle::net::tcp_stream;
+using spindle::test::error_code_of;
+using spindle::test::pattern_message;
+
+namespace {
+
+// The idle side's timeout, and how long the busy side keeps its peer waiting:
+// long enough past the timeout that the timeout would fire if it applied.
+constexpr auto short_timeout = 50ms;
+constexpr auto peer_delay = 300ms;
+
+// Far more than the two (shrunk) socket buffers hold, so writing it waits
+// for the peer to read.
+constexpr std::size_t big = 2 << 20;
+
+void pause(std::chrono::milliseconds d) {
+  if (spindle::in_fiber()) {
+    spindle::this_fiber::sleep_for(d);
+  } else {
+    std::this_thread::sleep_for(d);
+  }
+}
+
+// A connected pair over 127.0.0.1 whose kernel buffers are small.
+std::pair<tcp_stream, tcp_stream> small_buffered_pair() {
+  auto lst = tcp_listener::bind(spindle::test::loopback_any_port());
+  auto c = tcp_stream::connect(lst.local_endpoint());
+  auto s = lst.accept();
+  const int size = 16 * 1024;
+  for (const tcp_stream* t : {&c, &s}) {
+    EXPECT_EQ(::setsockopt(t->native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size), 0);
+    EXPECT_EQ(::setsockopt(t->native_handle(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size), 0);
+  }
+  return {std::move(c), std::move(s)};
+}
+
+// f running concurrently: in a fiber when started from one, else on a thread.
+class concurrently {
+ public:
+  template <class F>
+  explicit concurrently(F f) {
+    if (spindle::in_fiber()) {
+      fiber_ = spindle::spawn(std::move(f));
+    } else {
+      thread_ = std::thread(std::move(f));
+    }
+  }
+  void join() {
+    if (thread_.joinable()) {
+      thread_.join();
+    } else {
+      fiber_.join();
+    }
+  }
+
+ private:
+  spindle::task<void> fiber_;
+  std::thread thread_;
+};
+
+// `c` has only a read timeout and writes `big` bytes to `s`, which starts
+// reading long after that timeout: the write completes. Then c's idle read
+// times out all the same.
+void read_timeout_spares_a_slow_write() {
+  auto [c, s] = small_buffered_pair();
+  c.set_read_timeout(short_timeout);
+  const std::vector<std::byte> data = pattern_message(1, 2, big);
+  concurrently reader([&s, &data] {
+    pause(peer_delay);
+    std::vector<std::byte> got(big);
+    EXPECT_EQ(error_code_of([&] { s.read_exact(got); }), std::error_code());
+    EXPECT_TRUE(got == data);
+  });
+  EXPECT_EQ(error_code_of([&] { c.write_all(data); }), std::error_code());
+  c.shutdown_write();  // should the write have stopped short, the reader sees the end
+  reader.join();
+  std::array<std::byte, 4> buf{};
+  EXPECT_EQ(error_code_of([&] { c.read_some(buf); }), std::errc::timed_out);
+  EXPECT_EQ(error_code_of([&] { c.read_exact(buf); }), std::errc::timed_out);
+}
+
+// `s` has only a write timeout and waits for data that `c` sends long after
+// that timeout: the read completes. Then s's write to a peer that does not
+// read times out all the same.
+void write_timeout_spares_an_idle_read() {
+  auto [c, s] = small_buffered_pair();
+  s.set_write_timeout(short_timeout);
+  concurrently sender([&c] {
+    pause(peer_delay);
+    EXPECT_EQ(error_code_of([&] { c.write_all("late"); }), std::error_code());
+  });
+  std::array<std::byte, 4> buf{};
+  EXPECT_EQ(error_code_of([&] { s.read_exact(buf); }), std::error_code());
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()), "late");
+  sender.join();
+  const std::vector<std::byte> data(big);
+  EXPECT_EQ(error_code_of([&] { s.write_all(data); }), std::errc::timed_out);
+  EXPECT_EQ(error_code_of([&] { s.write_some(data); }), std::errc::timed_out);
+}
+
+// set_timeout is both: the same slow write is cut. clear_timeout clears both.
+void set_timeout_bounds_reads_and_writes() {
+  auto [c, s] = small_buffered_pair();
+  c.set_timeout(short_timeout);
+  const std::vector<std::byte> data(big);
+  EXPECT_EQ(error_code_of([&] { c.write_all(data); }), std::errc::timed_out);
+  std::array<std::byte, 4> buf{};
+  EXPECT_EQ(error_code_of([&] { c.read_some(buf); }), std::errc::timed_out);
+  c.clear_timeout();
+  concurrently sender([&s] {
+    pause(peer_delay);
+    EXPECT_EQ(error_code_of([&] { s.write_all("late"); }), std::error_code());
+  });
+  EXPECT_EQ(error_code_of([&] { c.read_exact(buf); }), std::error_code());
+  sender.join();
+}
+
+template <class F>
+void in_a_fiber(F f) {
+  spindle::runtime rt(spindle::options{.workers = 2});
+  rt.block_on(f);
+}
+
+TEST(TcpTimeouts, ReadTimeoutSparesASlowWriteInFibers) {
+  in_a_fiber(read_timeout_spares_a_slow_write);
+}
+
+TEST(TcpTimeouts, ReadTimeoutSparesASlowWriteOnThreads) {
+  read_timeout_spares_a_slow_write();
+}
+
+TEST(TcpTimeouts, WriteTimeoutSparesAnIdleReadInFibers) {
+  in_a_fiber(write_timeout_spares_an_idle_read);
+}
+
+TEST(TcpTimeouts, WriteTimeoutSparesAnIdleReadOnThreads) {
+  write_timeout_spares_an_idle_read();
+}
+
+TEST(TcpTimeouts, SetTimeoutBoundsReadsAndWritesInFibers) {
+  in_a_fiber(set_timeout_bounds_reads_and_writes);
+}
+
+TEST(TcpTimeouts, SetTimeoutBoundsReadsAndWritesOnThreads) {
+  set_timeout_bounds_reads_and_writes();
+}
+
+}  // namespace
