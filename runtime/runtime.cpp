@@ -3,6 +3,7 @@
 #include <spindle/runtime.hpp>
 
 #include "sched/context.hpp"
+#include "report.hpp"
 #include "sched/runtime_core.hpp"
 #include "sched/worker.hpp"
 
@@ -74,19 +75,24 @@ std::string readable_type_name(const std::type_info& type) {
 
 }  // namespace
 
-void report_detached_error(fiber& f) noexcept {
+std::string describe_exception(std::exception_ptr e) noexcept {
   std::string what = "unknown exception";
   try {
-    std::rethrow_exception(f.error);
-  } catch (const std::exception& e) {
-    const char* message = e.what();  // a broken override may return null
-    what = readable_type_name(typeid(e)) + ": " + (message ? message : "(what() returned null)");
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    const char* message = x.what();  // a broken override may return null
+    what = readable_type_name(typeid(x));
+    what.append(": ").append(message ? message : "(what() returned null)");
   } catch (...) {
     if (const std::type_info* type = abi::__cxa_current_exception_type())
       what = "exception of type " + readable_type_name(*type);
   }
+  return what;
+}
+
+void report_detached_error(fiber& f) noexcept {
   std::fprintf(stderr, "spindle: detached fiber %llu terminated by an exception: %s\n",
-               static_cast<unsigned long long>(f.sched.id), what.c_str());
+               static_cast<unsigned long long>(f.sched.id), describe_exception(f.error).c_str());
 }
 
 void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {

@@ -49,6 +49,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <spindle/cancelled.hpp>
 #include <spindle/detail/cancel_state.hpp>
 #include <spindle/detail/count_gate.hpp>
 #include <spindle/detail/deadline.hpp>
@@ -58,12 +59,6 @@
 #include <utility>
 
 namespace spindle {
-
-// What a cancelled wait throws. code() == std::errc::operation_canceled.
-struct cancelled : std::system_error {
-  cancelled();
-  explicit cancelled(const char* what);
-};
 
 namespace this_fiber {
 

@@ -9,6 +9,8 @@
 #include <spindle/cancel.hpp>
 #include <stdexcept>
 
+#include "report.hpp"
+
 namespace spindle {
 
 task_group::task_group() {
@@ -43,16 +45,8 @@ task_group::~task_group() {
   }
   owner_->release();
   if (error_) {
-    try {
-      std::rethrow_exception(error_);
-    } catch (const std::exception& e) {
-      std::fprintf(
-          stderr, "spindle: a task_group was destroyed with an exception no join() collected: %s\n",
-          e.what());
-    } catch (...) {
-      std::fprintf(stderr,
-                   "spindle: a task_group was destroyed with an exception no join() collected\n");
-    }
+    std::fprintf(stderr, "spindle: a task_group was destroyed with an exception no join() collected: %s\n",
+                 detail::describe_exception(error_).c_str());
   }
 }
 

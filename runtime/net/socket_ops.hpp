@@ -10,6 +10,7 @@
 
 #include <sys/socket.h>
 
+#include <spindle/cancelled.hpp>
 #include <spindle/net/endpoint.hpp>
 #include <system_error>
 
@@ -25,6 +26,8 @@ void into_error_code(std::error_code& ec, F&& f) {
   ec.clear();
   try {
     f();
+  } catch (const spindle::cancelled&) {
+    throw;  // cancellation is not a socket error: every wait throws it
   } catch (const std::system_error& e) {
     ec = e.code();
   }

@@ -19,49 +19,57 @@
 //    reported on stderr, as for any detached fiber.
 //  * Any error of accept other than the close (operation_canceled) stops the
 //    accepting; serve() rethrows it once the open connections have ended.
+//  * Cancelling the fiber that runs serve() (or an enclosing with_timeout
+//    running out) cancels every connection's fiber too: the connections are
+//    the children of a task_group (spindle/cancel.hpp), so serve() never
+//    returns or throws while one of them still runs.
 // The handler is copied into each connection's fiber.
 #pragma once
 
 #include <exception>
+#include <spindle/cancel.hpp>
 #include <spindle/net/tcp_listener.hpp>
 #include <spindle/net/tcp_stream.hpp>
 #include <spindle/runtime.hpp>
-#include <spindle/sync/wait_group.hpp>
 #include <system_error>
 #include <utility>
+
+namespace spindle::detail {
+// Reports an exception that ended a connection's handler (not a socket error).
+void report_handler_error(std::exception_ptr e) noexcept;
+}  // namespace spindle::detail
 
 namespace spindle::net {
 
 template <class Handler>
 void serve(tcp_listener& lst, Handler handler) {
-  wait_group connections;
+  task_group connections;
   std::exception_ptr accept_error;
   for (;;) {
     tcp_stream s;
     try {
       s = lst.accept();
+    } catch (const spindle::cancelled&) {
+      throw;  // ~task_group cancels the connections and waits for them
     } catch (const std::system_error& e) {
       if (e.code() != std::errc::operation_canceled) accept_error = std::current_exception();
       break;
     }
-    connections.add();
-    struct done_on_exit {
-      wait_group* wg;
-      ~done_on_exit() { wg->done(); }
-    };
-    spawn(
-        [&connections, handler](tcp_stream conn) mutable {
-          done_on_exit done{&connections};
+    connections.spawn(
+        [handler](tcp_stream conn) mutable {
           try {
             handler(std::move(conn));
+          } catch (const spindle::cancelled&) {
+            throw;
           } catch (const std::system_error&) {
             // The peer reset the connection, or a read timed out: routine.
+          } catch (...) {
+            spindle::detail::report_handler_error(std::current_exception());
           }
         },
-        std::move(s))
-        .detach();
+        std::move(s));
   }
-  connections.wait();
+  connections.join();
   if (accept_error) std::rethrow_exception(accept_error);
 }
 
