@@ -71,15 +71,16 @@ class io_handle {
  private:
   friend class reactor;
   struct direction {
-    wait_queue waiters;   // guarded by lock
-    bool ready = false;   // an edge arrived with nobody waiting; guarded by lock
-    bool hung_up = false;  // a final event arrived; guarded by lock
+    wait_queue waiters;
+    bool ready = false;    // an edge arrived with nobody waiting
+    bool hung_up = false;  // a final event arrived
   };
   spinlock lock;
-  direction dirs[2];
-  bool closed = false;    // guarded by lock
+  direction dirs[2] SPINDLE_GUARDED_BY(lock);
+  bool closed SPINDLE_GUARDED_BY(lock) = false;
   // The owner's reference and one per io::wait_* in progress; guarded by the
-  // reactor's registry_lock_, as next_free.
+  // reactor's registry_lock_, as next_free (a lock of another object, which
+  // an attribute here cannot name).
   std::size_t refs = 0;
   io_handle* next_free = nullptr;
 };
