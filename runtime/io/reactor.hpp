@@ -26,6 +26,8 @@
 // and wake() (an eventfd / EVFILT_USER) interrupts a blocked poll.
 #pragma once
 
+#include "sync/annotated_mutex.hpp"
+
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
 
@@ -137,8 +139,8 @@ class reactor {
   // Called under registry_lock_, so that a descriptor's registration and its
   // entry in by_fd_ change together (two first waits on one descriptor must
   // not both add it).
-  virtual void add_fd(int fd, io_handle* h) = 0;     // throws std::system_error
-  virtual void remove_fd(int fd) noexcept = 0;
+  virtual void add_fd(int fd, io_handle* h) SPINDLE_REQUIRES(registry_lock_) = 0;  // throws std::system_error
+  virtual void remove_fd(int fd) noexcept SPINDLE_REQUIRES(registry_lock_) = 0;
 
   // Called by a backend after its wait returned, before it signals handles:
   // pairs with the release in register_handle(), so that a handle set up on one thread
@@ -154,23 +156,23 @@ class reactor {
   io_result wait_queued(io_handle& h, io_dir d, const clock::time_point* deadline, bool level);
 
   // All under registry_lock_.
-  io_handle* take_handle(int fd);
-  void put_handle(io_handle* h) noexcept;
-  void register_handle(io_handle* h);  // throws std::system_error
-  void unregister_handle(io_handle* h) noexcept;
-  void drop_reference(io_handle* h) noexcept;
-  io_handle* registered(int fd) const noexcept;
+  io_handle* take_handle(int fd) SPINDLE_REQUIRES(registry_lock_);
+  void put_handle(io_handle* h) noexcept SPINDLE_REQUIRES(registry_lock_);
+  void register_handle(io_handle* h) SPINDLE_REQUIRES(registry_lock_);  // throws std::system_error
+  void unregister_handle(io_handle* h) noexcept SPINDLE_REQUIRES(registry_lock_);
+  void drop_reference(io_handle* h) noexcept SPINDLE_REQUIRES(registry_lock_);
+  io_handle* registered(int fd) const noexcept SPINDLE_REQUIRES(registry_lock_);
 
   // A std::mutex, not a spinlock: it is held across epoll_ctl/kevent. Taken
   // once when a socket first waits and once or twice when it closes, and
   // around each io::wait_*; the kernel serialises changes to one epoll set
   // anyway.
-  std::mutex registry_lock_;
-  std::vector<std::unique_ptr<io_handle>> all_;  // guarded by registry_lock_
-  std::vector<io_handle*> by_fd_;                // registered handles; guarded by registry_lock_
-  io_handle* free_head_ = nullptr;               // FIFO of unused handles,
-  io_handle* free_tail_ = nullptr;               //   guarded by registry_lock_
-  std::size_t free_count_ = 0;                   // guarded by registry_lock_
+  annotated_mutex registry_lock_;
+  std::vector<std::unique_ptr<io_handle>> all_ SPINDLE_GUARDED_BY(registry_lock_);
+  std::vector<io_handle*> by_fd_ SPINDLE_GUARDED_BY(registry_lock_);  // registered handles
+  io_handle* free_head_ SPINDLE_GUARDED_BY(registry_lock_) = nullptr;  // FIFO of unused handles
+  io_handle* free_tail_ SPINDLE_GUARDED_BY(registry_lock_) = nullptr;
+  std::size_t free_count_ SPINDLE_GUARDED_BY(registry_lock_) = 0;
   std::atomic<std::size_t> attached_{0};
   std::atomic<bool> orphaned_{false};
 };
