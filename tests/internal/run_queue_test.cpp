@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <spindle/detail/spinlock.hpp>
 #include <thread>
 #include <vector>
 
@@ -131,11 +132,13 @@ TEST(RunQueue, StealTakesNoMoreThanTheThiefHasRoomFor) {
 // queues of their own and run what they took. Every item must be taken
 // exactly once, by exactly one party.
 TEST(RunQueue, EveryItemIsTakenExactlyOnceAgainstConcurrentThieves) {
-  const std::size_t n = static_cast<std::size_t>(spindle::test::scaled(400'000, 40'000));
-  constexpr int thieves = 3;
+  const std::size_t n = static_cast<std::size_t>(spindle::test::scaled(400'000, 100'000));
+  constexpr int thieves = 2;
   items it(n);
   run_queue owner_q;
   std::atomic<bool> done{false};
+  std::atomic<int> started{0};
+  std::atomic<std::size_t> steals{0};  // successful steal_into calls so far
   std::atomic<std::size_t> stolen{0};
 
   std::vector<std::thread> ts;
@@ -143,19 +146,24 @@ TEST(RunQueue, EveryItemIsTakenExactlyOnceAgainstConcurrentThieves) {
     ts.emplace_back([&] {
       run_queue mine;
       std::size_t count = 0;
+      unsigned misses = 0;
       auto run_all_of_mine = [&] {
         while (fiber* f = mine.pop()) {
           it.take(f);
           ++count;
         }
       };
+      started.fetch_add(1, std::memory_order_release);
       while (!done.load(std::memory_order_acquire)) {
         if (fiber* f = owner_q.steal_into(mine)) {
+          steals.fetch_add(1, std::memory_order_relaxed);
           it.take(f);
           ++count;
           run_all_of_mine();
+        } else if (++misses % 256 == 0) {
+          std::this_thread::yield();  // the owner may be off the CPU
         } else {
-          std::this_thread::yield();
+          spindle::detail::cpu_relax();
         }
       }
       while (fiber* f = owner_q.steal_into(mine)) {  // what the owner left
@@ -167,23 +175,38 @@ TEST(RunQueue, EveryItemIsTakenExactlyOnceAgainstConcurrentThieves) {
     });
   }
 
-  std::size_t popped = 0, overflowed = 0, take_half_lost_races = 0;
+  while (started.load(std::memory_order_acquire) < thieves) std::this_thread::yield();
+  std::size_t popped = 0, overflowed = 0;
   std::vector<fiber*> half(capacity);
-  for (std::size_t i = 0; i < n; ++i) {
-    while (!owner_q.try_push(it[i])) {
-      std::uint32_t k = owner_q.take_half(half.data());
-      if (k == 0) {
-        ++take_half_lost_races;  // a thief made room: push again
-        continue;
+  // Bursts of 1 to 300 pushes (past a full ring at times), each followed by
+  // half as many pops: the ring stays stocked for the thieves, whose grabs of
+  // up to half of it race the owner's pops and take_half.
+  std::size_t i = 0;
+  std::size_t burst = 0;
+  std::size_t steals_seen = 0;
+  for (std::size_t round = 1; i < n; ++round) {
+    burst = (burst * 7 + 13) % 300 + 1;
+    for (std::size_t b = 0; b < burst && i < n; ++b, ++i) {
+      while (!owner_q.try_push(it[i])) {
+        std::uint32_t k = owner_q.take_half(half.data());
+        if (k == 0) continue;  // a thief made room: push again
+        for (std::uint32_t j = 0; j < k; ++j) it.take(half[j]);
+        overflowed += k;
       }
-      for (std::uint32_t j = 0; j < k; ++j) it.take(half[j]);
-      overflowed += k;
     }
-    if (i % 7 == 0) {  // run some locally, so the ring both fills and drains
+    for (std::size_t b = 0; b < burst / 2; ++b) {
       if (fiber* f = owner_q.pop()) {
         it.take(f);
         ++popped;
       }
+    }
+    // On a loaded machine the thieves may get no CPU at all while the owner
+    // runs; every 32 rounds, give them a while to steal, so that their grabs
+    // do interleave with the owner (bounded: a wedged thief must not hang this).
+    if (round % 32 == 0) {
+      for (int y = 0; y < 10'000 && steals.load(std::memory_order_relaxed) == steals_seen; ++y)
+        std::this_thread::yield();
+      steals_seen = steals.load(std::memory_order_relaxed);
     }
   }
   done.store(true, std::memory_order_release);
@@ -194,15 +217,14 @@ TEST(RunQueue, EveryItemIsTakenExactlyOnceAgainstConcurrentThieves) {
   }
 
   EXPECT_EQ(popped + overflowed + stolen.load(), n);
-  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(it.times_taken(i), 1) << "item " << i;
+  for (std::size_t x = 0; x < n; ++x) ASSERT_EQ(it.times_taken(x), 1) << "item " << x;
   EXPECT_TRUE(owner_q.empty());
-  (void)take_half_lost_races;  // how often depends on the interleaving
 }
 
 // Many thieves on one full ring at once, the owner only taking halves: the
 // races between steal_into's CAS and take_half's.
 TEST(RunQueue, TakeHalfRacesWithThievesOnAFullRing) {
-  const int rounds = spindle::test::scaled(2'000, 300);
+  const int rounds = spindle::test::scaled(2'000, 1'000);
   constexpr int thieves = 2;
   items it(static_cast<std::size_t>(rounds) * capacity +
            1);  // +1: the push that finds the ring full
