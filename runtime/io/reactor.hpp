@@ -138,8 +138,8 @@ class reactor {
  protected:
   // Called under registry_lock_, so that a descriptor's registration and its
   // entry in by_fd_ change together (two first waits on one descriptor must
-  // not both add it).
-  virtual void add_fd(int fd, io_handle* h) SPINDLE_REQUIRES(registry_lock_) = 0;  // throws std::system_error
+  // not both add it). add_fd throws std::system_error.
+  virtual void add_fd(int fd, io_handle* h) SPINDLE_REQUIRES(registry_lock_) = 0;
   virtual void remove_fd(int fd) noexcept SPINDLE_REQUIRES(registry_lock_) = 0;
 
   // Called by a backend after its wait returned, before it signals handles:
@@ -169,7 +169,7 @@ class reactor {
   // anyway.
   annotated_mutex registry_lock_;
   std::vector<std::unique_ptr<io_handle>> all_ SPINDLE_GUARDED_BY(registry_lock_);
-  std::vector<io_handle*> by_fd_ SPINDLE_GUARDED_BY(registry_lock_);  // registered handles
+  std::vector<io_handle*> by_fd_ SPINDLE_GUARDED_BY(registry_lock_);   // registered handles
   io_handle* free_head_ SPINDLE_GUARDED_BY(registry_lock_) = nullptr;  // FIFO of unused handles
   io_handle* free_tail_ SPINDLE_GUARDED_BY(registry_lock_) = nullptr;
   std::size_t free_count_ SPINDLE_GUARDED_BY(registry_lock_) = 0;

@@ -106,8 +106,12 @@ class chan_state {
   void enqueue_receiver(wait_node& n) noexcept SPINDLE_REQUIRES(lock) { receivers_.push_back(n); }
   void enqueue_sender(wait_node& n) noexcept SPINDLE_REQUIRES(lock) { senders_.push_back(n); }
   // For the waiting side after a wake-up that did not come through this node.
-  void withdraw_receiver(wait_node& n) noexcept SPINDLE_REQUIRES(lock) { receivers_.erase_if_linked(n); }
-  void withdraw_sender(wait_node& n) noexcept SPINDLE_REQUIRES(lock) { senders_.erase_if_linked(n); }
+  void withdraw_receiver(wait_node& n) noexcept SPINDLE_REQUIRES(lock) {
+    receivers_.erase_if_linked(n);
+  }
+  void withdraw_sender(wait_node& n) noexcept SPINDLE_REQUIRES(lock) {
+    senders_.erase_if_linked(n);
+  }
 
   // Marks the channel closed and claims every waiter, to be unparked with
   // `woken` after unlocking. Idempotent.

@@ -25,10 +25,8 @@
 #define SPINDLE_CAPABILITY(name) SPINDLE_THREAD_ATTRIBUTE(capability(name))
 #define SPINDLE_SCOPED_CAPABILITY SPINDLE_THREAD_ATTRIBUTE(scoped_lockable)
 
-// On a member: read or written only while holding the lock (the pointee, for
-// PT_GUARDED_BY).
+// On a member: read or written only while holding the lock.
 #define SPINDLE_GUARDED_BY(lock) SPINDLE_THREAD_ATTRIBUTE(guarded_by(lock))
-#define SPINDLE_PT_GUARDED_BY(lock) SPINDLE_THREAD_ATTRIBUTE(pt_guarded_by(lock))
 
 // On a function: the caller holds the lock (REQUIRES); the function takes it
 // and returns holding it (ACQUIRE), gives it up (RELEASE), or takes it when
