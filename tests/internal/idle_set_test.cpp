@@ -102,7 +102,7 @@ TEST(IdleSet, EverySleeperIsNotifiedOnceWhenNobodySearches) {
 // and no searcher or parked worker is left over at the end.
 TEST(IdleSet, ConcurrentParkNotifyAndSelfWakeKeepExactBooks) {
   constexpr std::uint32_t workers = 3;
-  const int rounds = spindle::test::scaled(20'000, 5'000);
+  const int rounds = spindle::test::scaled(20'000, 1'000);
   idle_set s(workers);
   std::atomic<int> chosen_by_notifier[workers];
   for (auto& c : chosen_by_notifier) c.store(0);
