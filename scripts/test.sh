@@ -2,7 +2,8 @@
 # Set-up and the whole test suite, three ways: an optimised build, AddressSanitizer
 # + UndefinedBehaviorSanitizer, and ThreadSanitizer. Then: install into a
 # temporary prefix and build a consumer project against it, smoke-run every
-# sample, and compile-check the kqueue backend against a declaration header.
+# sample, compile-check the kqueue backend against a declaration header, and
+# build once with clang -Wthread-safety -Werror.
 # Ends with one line "tests: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +69,22 @@ else
 fi
 echo "== kqueue backend: compile check"
 if bash tests/kqueue_compile/check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== kqueue: FAILED"; fi
+
+# clang checks the lock rules written as SPINDLE_GUARDED_BY / SPINDLE_REQUIRES
+# (api/spindle/detail/thread_safety.hpp), which gcc ignores, and warns where gcc
+# does not; any warning fails the build. Library and tests are compiled, not
+# run: the suites ran three times above, and this build is for the compiler's
+# checks (a clang run would add minutes for little more).
+echo "== clang: -Wthread-safety -Werror build of the library and the tests"
+if cmake -S . -B build/test-clang -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
+      -DCMAKE_CXX_FLAGS="-Wthread-safety -Werror" -DSPINDLE_BUILD_BENCH=OFF -DSPINDLE_BUILD_SAMPLES=OFF \
+      >build/test-clang.configure.log 2>&1 &&
+   cmake --build build/test-clang -j "$jobs" >build/test-clang.build.log 2>&1; then
+  passed=$((passed + 1))
+else
+  cat build/test-clang.configure.log build/test-clang.build.log | grep -E "error|warning" | sort -u | head -20
+  failed=$((failed + 1)); echo "== clang: FAILED"
+fi
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -407,8 +407,8 @@ TEST(Channel, DestroyedByTheWokenPartyRightAfterTheHandOff) {
 
 TEST(Channel, PingPongStaysCorrect) {
   spindle::runtime rt(two_workers());
-  const int rounds = scaled(100'000, 10'000);
-  rt.block_on([rounds] {
+  constexpr int rounds = scaled(100'000, 10'000);
+  rt.block_on([] {
     spindle::channel<int> ping(0), pong(0);
     auto echo = spindle::spawn([ping, pong] {
       while (auto v = ping.recv()) pong.send(*v + 1);

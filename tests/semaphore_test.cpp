@@ -196,5 +196,5 @@ TEST(Semaphore, BadCountsThrowInvalidArgument) {
   spindle::semaphore s(1);
   EXPECT_THROW(s.release(-1), std::invalid_argument);
   EXPECT_NO_THROW(spindle::semaphore(0));
-  EXPECT_NO_THROW(spindle::semaphore(spindle::semaphore::max()));
+  EXPECT_NO_THROW(spindle::semaphore{spindle::semaphore::max()});  // braces: not a declaration
 }

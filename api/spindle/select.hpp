@@ -71,8 +71,12 @@ class recv_case {
   recv_case(chan_state<T>& s, F f) : s_(&s), f_(std::move(f)) {}
 
   spinlock* lock() const noexcept { return &s_->lock; }
-  chan_step try_complete(wait_node*& to_wake) noexcept { return s_->try_take(slot_, to_wake); }
-  void link(waiter& w) noexcept {
+  // Under s_->lock, held by run_select's ordered_locks: a set of locks chosen
+  // at run time, which the thread-safety analysis cannot follow.
+  chan_step try_complete(wait_node*& to_wake) noexcept SPINDLE_NO_THREAD_SAFETY_ANALYSIS {
+    return s_->try_take(slot_, to_wake);
+  }
+  void link(waiter& w) noexcept SPINDLE_NO_THREAD_SAFETY_ANALYSIS {
     op_.take = &slot_;
     s_->enqueue_receiver(node_.emplace(w, &op_));
   }
@@ -101,8 +105,11 @@ class send_case {
   send_case(chan_state<T>& s, U&& v, F f) : s_(&s), value_(std::forward<U>(v)), f_(std::move(f)) {}
 
   spinlock* lock() const noexcept { return &s_->lock; }
-  chan_step try_complete(wait_node*& to_wake) noexcept { return s_->try_give(value_, to_wake); }
-  void link(waiter& w) noexcept {
+  // Under s_->lock, as recv_case's.
+  chan_step try_complete(wait_node*& to_wake) noexcept SPINDLE_NO_THREAD_SAFETY_ANALYSIS {
+    return s_->try_give(value_, to_wake);
+  }
+  void link(waiter& w) noexcept SPINDLE_NO_THREAD_SAFETY_ANALYSIS {
     op_.give = &value_;
     s_->enqueue_sender(node_.emplace(w, &op_));
   }

@@ -53,9 +53,9 @@ std::size_t class_of(std::size_t n) noexcept { return (n + granule - 1) / granul
 // Shared by every thread; all fields guarded by `lock`.
 struct shared_pool {
   spinlock lock;
-  std::array<free_block*, classes> free{};
-  char* chunk_next = nullptr;
-  char* chunk_end = nullptr;
+  std::array<free_block*, classes> free SPINDLE_GUARDED_BY(lock){};
+  char* chunk_next SPINDLE_GUARDED_BY(lock) = nullptr;
+  char* chunk_end SPINDLE_GUARDED_BY(lock) = nullptr;
 
   // Moves up to `batch` blocks of class c into `head`; returns how many.
   // Throws std::bad_alloc if there were none to move.
@@ -92,7 +92,7 @@ struct shared_pool {
 
  private:
   // False, with the pool unchanged, when there is no memory for a chunk.
-  bool new_chunk() noexcept {
+  bool new_chunk() noexcept SPINDLE_REQUIRES(lock) {
     if (refuse_new_fiber_chunks.load(std::memory_order_relaxed)) return false;
     // Over-map by one chunk to align to 2 MiB (a huge page needs alignment).
     void* m = ::mmap(nullptr, 2 * chunk_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -105,9 +105,10 @@ class stack_pool {
 
   std::size_t stack_size() const noexcept { return stack_size_; }
 
-  // Calls fn(stack_block&) for every stack in use. Only when no worker runs.
+  // Calls fn(stack_block&) for every stack in use. Only when no worker runs
+  // (so nobody else touches the pool): it reads slabs_ without the lock.
   template <class Fn>
-  void for_each_in_use(Fn&& fn);
+  void for_each_in_use(Fn&& fn) SPINDLE_NO_THREAD_SAFETY_ANALYSIS;
 
   // Bytes of the guard region below every stack (0 without guards).
   std::size_t guard_size() const noexcept { return guard_; }
@@ -123,7 +124,7 @@ class stack_pool {
  private:
   stack_block* refill(stack_cache& cache);
   void spill(stack_cache& cache) noexcept;
-  void add_slab();
+  void add_slab() SPINDLE_REQUIRES(lock_);
   // Where stack i of the slab at `base` keeps its header: at the top of the
   // stack, aligned down to a cache line.
   stack_block* block_at(char* base, std::size_t i) const noexcept {
@@ -142,9 +143,9 @@ class stack_pool {
   const std::size_t per_slab_;
 
   spinlock lock_;
-  std::vector<slab> slabs_;       // guarded by lock_
-  stack_block* free_ = nullptr;   // guarded by lock_
-  std::size_t free_count_ = 0;    // guarded by lock_
+  std::vector<slab> slabs_ SPINDLE_GUARDED_BY(lock_);
+  stack_block* free_ SPINDLE_GUARDED_BY(lock_) = nullptr;
+  std::size_t free_count_ SPINDLE_GUARDED_BY(lock_) = 0;
 };
 
 template <class Fn>

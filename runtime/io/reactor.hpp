@@ -26,6 +26,8 @@
 // and wake() (an eventfd / EVFILT_USER) interrupts a blocked poll.
 #pragma once
 
+#include "sync/annotated_mutex.hpp"
+
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
 
@@ -59,15 +61,16 @@ class io_handle {
  private:
   friend class reactor;
   struct direction {
-    wait_queue waiters;   // guarded by lock
-    bool ready = false;   // an edge arrived with nobody waiting; guarded by lock
-    bool hung_up = false;  // a final event arrived; guarded by lock
+    wait_queue waiters;
+    bool ready = false;    // an edge arrived with nobody waiting
+    bool hung_up = false;  // a final event arrived
   };
   spinlock lock;
-  direction dirs[2];
-  bool closed = false;    // guarded by lock
+  direction dirs[2] SPINDLE_GUARDED_BY(lock);
+  bool closed SPINDLE_GUARDED_BY(lock) = false;
   // The owner's reference and one per io::wait_* in progress; guarded by the
-  // reactor's registry_lock_, as next_free.
+  // reactor's registry_lock_, as next_free (a lock of another object, which
+  // an attribute here cannot name).
   std::size_t refs = 0;
   io_handle* next_free = nullptr;
 };
@@ -125,9 +128,9 @@ class reactor {
  protected:
   // Called under registry_lock_, so that a descriptor's registration and its
   // entry in by_fd_ change together (two first waits on one descriptor must
-  // not both add it).
-  virtual void add_fd(int fd, io_handle* h) = 0;     // throws std::system_error
-  virtual void remove_fd(int fd) noexcept = 0;
+  // not both add it). add_fd throws std::system_error.
+  virtual void add_fd(int fd, io_handle* h) SPINDLE_REQUIRES(registry_lock_) = 0;
+  virtual void remove_fd(int fd) noexcept SPINDLE_REQUIRES(registry_lock_) = 0;
 
   // Called by a backend after its wait returned, before it signals handles:
   // pairs with the release in register_handle(), so that a handle set up on one thread
@@ -143,23 +146,23 @@ class reactor {
   io_result wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level);
 
   // All under registry_lock_.
-  io_handle* take_handle(int fd);
-  void put_handle(io_handle* h) noexcept;
-  void register_handle(io_handle* h);  // throws std::system_error
-  void unregister_handle(io_handle* h) noexcept;
-  void drop_reference(io_handle* h) noexcept;
-  io_handle* registered(int fd) const noexcept;
+  io_handle* take_handle(int fd) SPINDLE_REQUIRES(registry_lock_);
+  void put_handle(io_handle* h) noexcept SPINDLE_REQUIRES(registry_lock_);
+  void register_handle(io_handle* h) SPINDLE_REQUIRES(registry_lock_);  // throws std::system_error
+  void unregister_handle(io_handle* h) noexcept SPINDLE_REQUIRES(registry_lock_);
+  void drop_reference(io_handle* h) noexcept SPINDLE_REQUIRES(registry_lock_);
+  io_handle* registered(int fd) const noexcept SPINDLE_REQUIRES(registry_lock_);
 
   // A std::mutex, not a spinlock: it is held across epoll_ctl/kevent. Taken
   // once when a socket first waits and once or twice when it closes, and
   // around each io::wait_*; the kernel serialises changes to one epoll set
   // anyway.
-  std::mutex registry_lock_;
-  std::vector<std::unique_ptr<io_handle>> all_;  // guarded by registry_lock_
-  std::vector<io_handle*> by_fd_;                // registered handles; guarded by registry_lock_
-  io_handle* free_head_ = nullptr;               // FIFO of unused handles,
-  io_handle* free_tail_ = nullptr;               //   guarded by registry_lock_
-  std::size_t free_count_ = 0;                   // guarded by registry_lock_
+  annotated_mutex registry_lock_;
+  std::vector<std::unique_ptr<io_handle>> all_ SPINDLE_GUARDED_BY(registry_lock_);
+  std::vector<io_handle*> by_fd_ SPINDLE_GUARDED_BY(registry_lock_);   // registered handles
+  io_handle* free_head_ SPINDLE_GUARDED_BY(registry_lock_) = nullptr;  // FIFO of unused handles
+  io_handle* free_tail_ SPINDLE_GUARDED_BY(registry_lock_) = nullptr;
+  std::size_t free_count_ SPINDLE_GUARDED_BY(registry_lock_) = 0;
   std::atomic<std::size_t> attached_{0};
   std::atomic<bool> orphaned_{false};
 };

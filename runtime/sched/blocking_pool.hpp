@@ -7,7 +7,9 @@
 // Jobs live on the calling fibers' stacks: a job is never cancelled once
 // queued, so its fiber cannot unwind while a pool thread still uses it.
 //
-// All fields are guarded by `m_`.
+// All fields are guarded by `m_`. Unchecked (detail/thread_safety.hpp):
+// libstdc++'s std::mutex carries no attributes, and the condition variables
+// need it in a std::unique_lock.
 #pragma once
 
 #include <spindle/detail/blocking_job.hpp>

@@ -84,8 +84,8 @@ class global_queue {
 
   moodycamel::ConcurrentQueue<fiber*, traits> queue_;
   spinlock spill_lock_;
-  fiber* spill_head_ = nullptr;  // FIFO, guarded by spill_lock_
-  fiber* spill_tail_ = nullptr;  // guarded by spill_lock_
+  fiber* spill_head_ SPINDLE_GUARDED_BY(spill_lock_) = nullptr;  // FIFO
+  fiber* spill_tail_ SPINDLE_GUARDED_BY(spill_lock_) = nullptr;
   // The length of the spill list; written under spill_lock_, read without it.
   std::atomic<std::size_t> spilled_{0};
 };

@@ -103,7 +103,7 @@ class idle_set {
   const std::uint32_t workers_;
   std::atomic<std::uint64_t> state_;   // searching << 32 | unparked
   spinlock lock_;
-  std::vector<std::uint32_t> sleepers_;  // guarded by lock_
+  std::vector<std::uint32_t> sleepers_ SPINDLE_GUARDED_BY(lock_);
 };
 
 }  // namespace spindle::detail

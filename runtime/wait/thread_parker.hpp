@@ -39,7 +39,9 @@ class thread_parker {
  private:
   std::mutex m_;
   std::condition_variable cv_;
-  bool permit_ = false;  // guarded by m_
+  // Guarded by m_; unchecked: libstdc++'s std::mutex carries no thread-safety
+  // attributes, and condition_variable needs it in a std::unique_lock.
+  bool permit_ = false;
 };
 
 }  // namespace spindle::detail

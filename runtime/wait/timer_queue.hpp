@@ -40,20 +40,20 @@ class timer_queue {
 
  private:
   static constexpr clock::rep never = std::numeric_limits<clock::rep>::max();
-  void sift_up(std::size_t i) noexcept;
-  void sift_down(std::size_t i) noexcept;
-  void remove_at(std::size_t i) noexcept;
-  void place(std::size_t i, timer_entry* e) noexcept {
+  void sift_up(std::size_t i) noexcept SPINDLE_REQUIRES(lock_);
+  void sift_down(std::size_t i) noexcept SPINDLE_REQUIRES(lock_);
+  void remove_at(std::size_t i) noexcept SPINDLE_REQUIRES(lock_);
+  void place(std::size_t i, timer_entry* e) noexcept SPINDLE_REQUIRES(lock_) {
     heap_[i] = e;
     e->heap_index = i;
   }
-  void publish_next() noexcept {
+  void publish_next() noexcept SPINDLE_REQUIRES(lock_) {
     next_.store(heap_.empty() ? never : heap_.front()->deadline.time_since_epoch().count(),
                 std::memory_order_release);
   }
 
   spinlock lock_;
-  std::vector<timer_entry*> heap_;  // guarded by lock_
+  std::vector<timer_entry*> heap_ SPINDLE_GUARDED_BY(lock_);
   std::atomic<clock::rep> next_{never};
 };
 

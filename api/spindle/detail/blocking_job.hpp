@@ -14,7 +14,7 @@ class waiter;
 class blocking_job {
  public:
   virtual void run() noexcept = 0;
-  blocking_job* next = nullptr;  // guarded by the blocking pool's lock
+  blocking_job* next = nullptr;  // guarded by the pool's lock (unchecked: another object's)
   waiter* done = nullptr;        // notified by the pool thread after run()
  protected:
   ~blocking_job() = default;

@@ -59,17 +59,19 @@ class chan_state {
   spinlock lock;
 
   // Fixed at construction: readable without the lock.
-  std::size_t capacity() const noexcept { return buffer_.capacity(); }
+  std::size_t capacity() const noexcept SPINDLE_NO_THREAD_SAFETY_ANALYSIS {
+    return buffer_.capacity();
+  }
 
   // Everything below requires `lock` held. A step that wakes a blocked party
   // stores its node in `to_wake`; the caller unparks it after unlocking.
 
-  bool closed() const noexcept { return closed_; }
-  std::size_t size() const noexcept { return buffer_.size(); }
+  bool closed() const noexcept SPINDLE_REQUIRES(lock) { return closed_; }
+  std::size_t size() const noexcept SPINDLE_REQUIRES(lock) { return buffer_.size(); }
 
   // A receive that does not wait: done with the value in out, closed once
   // closed and drained (out untouched), or blocked.
-  chan_step try_take(std::optional<T>& out, wait_node*& to_wake) noexcept {
+  chan_step try_take(std::optional<T>& out, wait_node*& to_wake) noexcept SPINDLE_REQUIRES(lock) {
     if (!buffer_.empty()) {
       buffer_.pop_into(out);
       if (wait_node* s = senders_.claim_front()) {
@@ -88,7 +90,7 @@ class chan_state {
 
   // A send that does not wait: done (v moved from), closed or blocked (v
   // untouched either way).
-  chan_step try_give(T& v, wait_node*& to_wake) noexcept {
+  chan_step try_give(T& v, wait_node*& to_wake) noexcept SPINDLE_REQUIRES(lock) {
     if (closed_) return chan_step::closed;
     if (wait_node* r = receivers_.claim_front()) {
       op(r).take->emplace(std::move(v));
@@ -102,15 +104,19 @@ class chan_state {
 
   // n.data must point to a chan_op<T> with `take` (receivers) or `give`
   // (senders) set.
-  void enqueue_receiver(wait_node& n) noexcept { receivers_.push_back(n); }
-  void enqueue_sender(wait_node& n) noexcept { senders_.push_back(n); }
+  void enqueue_receiver(wait_node& n) noexcept SPINDLE_REQUIRES(lock) { receivers_.push_back(n); }
+  void enqueue_sender(wait_node& n) noexcept SPINDLE_REQUIRES(lock) { senders_.push_back(n); }
   // For the waiting side after a wake-up that did not come through this node.
-  void withdraw_receiver(wait_node& n) noexcept { receivers_.erase_if_linked(n); }
-  void withdraw_sender(wait_node& n) noexcept { senders_.erase_if_linked(n); }
+  void withdraw_receiver(wait_node& n) noexcept SPINDLE_REQUIRES(lock) {
+    receivers_.erase_if_linked(n);
+  }
+  void withdraw_sender(wait_node& n) noexcept SPINDLE_REQUIRES(lock) {
+    senders_.erase_if_linked(n);
+  }
 
   // Marks the channel closed and claims every waiter, to be unparked with
   // `woken` after unlocking. Idempotent.
-  void close(wake_list& woken) noexcept {
+  void close(wake_list& woken) noexcept SPINDLE_REQUIRES(lock) {
     if (closed_) return;
     closed_ = true;
     for (wait_queue* q : {&receivers_, &senders_}) {
@@ -128,10 +134,10 @@ class chan_state {
     to_wake = &n;
   }
 
-  ring_buffer<T> buffer_;
-  wait_queue receivers_;
-  wait_queue senders_;
-  bool closed_ = false;
+  ring_buffer<T> buffer_ SPINDLE_GUARDED_BY(lock);
+  wait_queue receivers_ SPINDLE_GUARDED_BY(lock);
+  wait_queue senders_ SPINDLE_GUARDED_BY(lock);
+  bool closed_ SPINDLE_GUARDED_BY(lock) = false;
 };
 
 }  // namespace spindle::detail

@@ -58,7 +58,7 @@ class count_gate {
 
   std::atomic<std::ptrdiff_t> count_;
   spinlock spin_;
-  wait_queue queue_;  // guarded by spin_
+  wait_queue queue_ SPINDLE_GUARDED_BY(spin_);
 };
 
 }  // namespace spindle::detail

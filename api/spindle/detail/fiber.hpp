@@ -47,7 +47,8 @@ struct fiber_sched_state {
   // by the code running on this stack.
   fiber* inline_child = nullptr;
   // The next fiber in the global queue's spill list (runtime/sched/global_queue.hpp),
-  // used only when that queue could not allocate; guarded by its spill lock.
+  // used only when that queue could not allocate; guarded by its spill lock
+  // (unchecked: a lock of another object, which an attribute here cannot name).
   fiber* spill_next = nullptr;
 };
 

@@ -33,7 +33,9 @@ class future_continuation {
 
  private:
   friend class future_state_base;
-  future_continuation* next_ = nullptr;  // guarded by the state's lock while attached
+  // Guarded by the state's lock while attached (unchecked: a lock of
+  // another object, which an attribute here cannot name).
+  future_continuation* next_ = nullptr;
 };
 
 class future_state_base {
@@ -64,8 +66,8 @@ class future_state_base {
 
  private:
   spinlock lock_;
-  wait_queue waiters_;                            // guarded by lock_
-  future_continuation* continuations_ = nullptr;  // guarded by lock_
+  wait_queue waiters_ SPINDLE_GUARDED_BY(lock_);
+  future_continuation* continuations_ SPINDLE_GUARDED_BY(lock_) = nullptr;
   std::atomic<bool> claimed_{false};
   std::atomic<bool> ready_{false};  // set under lock_, read without it
 };

@@ -38,7 +38,7 @@ class notify_queue {
 
  private:
   spinlock spin_;
-  wait_queue queue_;  // guarded by spin_
+  wait_queue queue_ SPINDLE_GUARDED_BY(spin_);
 };
 
 }  // namespace spindle::detail

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
+#include <spindle/detail/thread_safety.hpp>
 #include <thread>
 
 namespace spindle::detail {
@@ -26,9 +28,9 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-class spinlock {
+class SPINDLE_CAPABILITY("spinlock") spinlock {
  public:
-  void lock() noexcept {
+  void lock() noexcept SPINDLE_ACQUIRE() {
     unsigned backoff = 1;
     unsigned spun = 0;  // pauses since the last yield
     while (locked_.exchange(true, std::memory_order_acquire)) {
@@ -43,11 +45,11 @@ class spinlock {
       } while (locked_.load(std::memory_order_relaxed));
     }
   }
-  bool try_lock() noexcept {
+  bool try_lock() noexcept SPINDLE_TRY_ACQUIRE(true) {
     return !locked_.load(std::memory_order_relaxed) &&
            !locked_.exchange(true, std::memory_order_acquire);
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  void unlock() noexcept SPINDLE_RELEASE() { locked_.store(false, std::memory_order_release); }
 
  private:
   static constexpr unsigned max_backoff = 128;  // pauses
@@ -56,3 +58,21 @@ class spinlock {
 };
 
 }  // namespace spindle::detail
+
+// std::lock_guard over a spinlock, the guard every spinlock user takes
+// (`std::lock_guard g(lock_)`), with the attributes libstdc++'s has not: it
+// holds the lock for its lifetime, so members guarded by the lock may be used
+// in its scope. Same members and behaviour as the primary template.
+template <>
+class SPINDLE_SCOPED_CAPABILITY std::lock_guard<spindle::detail::spinlock> {
+ public:
+  using mutex_type = spindle::detail::spinlock;
+  explicit lock_guard(mutex_type& m) noexcept SPINDLE_ACQUIRE(m) : m_(m) { m_.lock(); }
+  lock_guard(mutex_type& m, std::adopt_lock_t) noexcept SPINDLE_REQUIRES(m) : m_(m) {}
+  ~lock_guard() SPINDLE_RELEASE() { m_.unlock(); }
+  lock_guard(const lock_guard&) = delete;
+  lock_guard& operator=(const lock_guard&) = delete;
+
+ private:
+  mutex_type& m_;
+};

@@ -112,7 +112,8 @@ struct wait_reason {
 };
 
 // A deadline registered with a runtime's timer_queue. Intrusive in the waiter.
-// heap_index and the heap itself are guarded by the timer_queue's lock.
+// heap_index is guarded by the timer_queue's lock, as is the heap itself
+// (unchecked here: an attribute cannot name a lock of another object).
 struct timer_entry {
   static constexpr std::size_t not_queued = std::numeric_limits<std::size_t>::max();
   clock::time_point deadline{};
@@ -189,7 +190,8 @@ class waiter {
 };
 
 // One link of a waiter into one wait_queue. Owned by the waiting side (on its
-// stack); every field but `w` is guarded by the queue owner's lock.
+// stack); every field but `w` is guarded by the queue owner's lock (unchecked:
+// that lock is a member of whichever primitive owns the queue).
 struct wait_node {
   wait_node* next = nullptr;
   wait_node* prev = nullptr;

@@ -27,8 +27,8 @@ class barrier {
  private:
   const std::ptrdiff_t parties_;
   detail::spinlock spin_;
-  std::ptrdiff_t remaining_;  // guarded by spin_: arrivals still missing in this phase
-  detail::wait_queue queue_;  // guarded by spin_: the parties of this phase that arrived
+  std::ptrdiff_t remaining_ SPINDLE_GUARDED_BY(spin_);  // arrivals still missing in this phase
+  detail::wait_queue queue_ SPINDLE_GUARDED_BY(spin_);  // the parties of this phase that arrived
 };
 
 }  // namespace spindle

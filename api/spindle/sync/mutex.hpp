@@ -118,9 +118,9 @@ class mutex {
   bool lock_slow(detail::owner_id me, detail::clock::time_point deadline);
   void unlock_slow();
   // Under spin_: the next waiter to wake, heir first; null if none is left.
-  detail::wait_node* claim_next() noexcept;
+  detail::wait_node* claim_next() noexcept SPINDLE_REQUIRES(spin_);
   // Under spin_: takes a departing (timed-out or cancelled) waiter out.
-  void remove(detail::wait_node& n) noexcept;
+  void remove(detail::wait_node& n) noexcept SPINDLE_REQUIRES(spin_);
   [[noreturn]] static void throw_not_owner();
 
   std::atomic<std::uint32_t> state_{0};
@@ -132,8 +132,8 @@ class mutex {
   // parked again: it is woken (or handed the mutex) before anyone in queue_.
   // At most one exists, because only the holder of `woken` ever becomes heir
   // and the next wake-up takes the heir first.
-  detail::wait_node* heir_ = nullptr;
-  detail::wait_queue queue_;
+  detail::wait_node* heir_ SPINDLE_GUARDED_BY(spin_) = nullptr;
+  detail::wait_queue queue_ SPINDLE_GUARDED_BY(spin_);
 };
 
 }  // namespace spindle

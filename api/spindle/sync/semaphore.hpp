@@ -86,7 +86,7 @@ class semaphore {
   std::atomic<std::uint64_t> state_;
   const std::uint64_t max_;  // in units of `one`
   detail::spinlock spin_;
-  detail::wait_queue queue_;  // guarded by spin_
+  detail::wait_queue queue_ SPINDLE_GUARDED_BY(spin_);
 };
 
 }  // namespace spindle

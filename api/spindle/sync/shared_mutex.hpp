@@ -130,8 +130,8 @@ class shared_mutex {
   // The exclusive owner; written by it only, read by unlock() for the check.
   std::atomic<detail::owner_id> owner_{detail::no_owner};
   detail::spinlock spin_;
-  detail::wait_queue writers_;  // guarded by spin_
-  detail::wait_queue readers_;  // guarded by spin_
+  detail::wait_queue writers_ SPINDLE_GUARDED_BY(spin_);
+  detail::wait_queue readers_ SPINDLE_GUARDED_BY(spin_);
 };
 
 }  // namespace spindle
