@@ -328,6 +328,33 @@ struct select_timeout_op {
   void release() { ch.send(7); }
 };
 
+struct latch_op {
+  spindle::latch l{1};
+  template <class A>
+  bool wait(const A& a) {
+    if constexpr (is_duration<A>) {
+      return l.wait_for(a);
+    } else {
+      return l.wait_until(a);
+    }
+  }
+  void release() { l.count_down(); }
+};
+
+struct wait_group_op {
+  spindle::wait_group wg;
+  wait_group_op() { wg.add(); }
+  template <class A>
+  bool wait(const A& a) {
+    if constexpr (is_duration<A>) {
+      return wg.wait_for(a);
+    } else {
+      return wg.wait_until(a);
+    }
+  }
+  void release() { wg.done(); }
+};
+
 struct future_op {
   spindle::promise<int> p;
   spindle::future<int> f = p.get_future();
@@ -497,6 +524,14 @@ TEST(TimedWaitExtremes, SemaphoreTryAcquire) {
   sweep_all_args(maker<semaphore_op>());
 }
 
+TEST(TimedWaitExtremes, LatchWait) {
+  sweep_all_args(maker<latch_op>());
+}
+
+TEST(TimedWaitExtremes, WaitGroupWait) {
+  sweep_all_args(maker<wait_group_op>());
+}
+
 TEST(TimedWaitExtremes, ChannelSend) {
   sweep_all_args(maker<channel_send_op>());
 }
@@ -601,6 +636,11 @@ TEST(TimedWaitExtremes, NanRejectedEvenWhenNoWaitIsNeeded) {
   spindle::channel<int> ch(1);
   EXPECT_THROW(ch.send_for(1, fsec(not_a_number)), std::invalid_argument);
   EXPECT_FALSE(ch.try_recv());
+  spindle::latch l(0);
+  EXPECT_THROW(l.wait_for(fsec(not_a_number)), std::invalid_argument);
+  spindle::wait_group wg;
+  EXPECT_THROW(wg.wait_until(time_point<system_clock, fsec>(fsec(not_a_number))),
+               std::invalid_argument);
 }
 
 // The IO calls that only store a timeout reject NaN when it is set.
