@@ -164,8 +164,8 @@ TEST(Latch, TimedWaitExtremes) {
     EXPECT_FALSE(l.wait_for(std::chrono::nanoseconds::min()));
     EXPECT_FALSE(l.wait_until(std::chrono::system_clock::time_point::min()));
     EXPECT_THROW(l.wait_for(std::chrono::duration<double>(NAN)), std::invalid_argument);
-    auto forever = spindle::test::spawn_started(
-        [&] { return l.wait_for(std::chrono::nanoseconds::max()); });
+    auto forever =
+        spindle::test::spawn_started([&] { return l.wait_for(std::chrono::nanoseconds::max()); });
     auto forever_too = spindle::test::spawn_started(
         [&] { return l.wait_until(std::chrono::system_clock::time_point::max()); });
     spindle::this_fiber::sleep_for(1ms);
@@ -175,10 +175,11 @@ TEST(Latch, TimedWaitExtremes) {
     EXPECT_TRUE(forever.join());
     EXPECT_TRUE(forever_too.join());
     EXPECT_THROW(l.wait_for(std::chrono::duration<double>(NAN)), std::invalid_argument);
-    EXPECT_THROW(l.wait_until(std::chrono::time_point<std::chrono::steady_clock,
-                                                      std::chrono::duration<double>>(
-                     std::chrono::duration<double>(NAN))),
-                 std::invalid_argument);
+    EXPECT_THROW(
+        l.wait_until(
+            std::chrono::time_point<std::chrono::steady_clock, std::chrono::duration<double>>(
+                std::chrono::duration<double>(NAN))),
+        std::invalid_argument);
   });
 }
 

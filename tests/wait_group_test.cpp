@@ -169,12 +169,13 @@ TEST(WaitGroup, TimedWaitExtremes) {
     EXPECT_FALSE(wg.wait_for(-1s));
     EXPECT_FALSE(wg.wait_for(std::chrono::hours::min()));
     EXPECT_FALSE(wg.wait_until(std::chrono::system_clock::time_point::min()));
-    EXPECT_THROW(wg.wait_until(std::chrono::time_point<std::chrono::system_clock,
-                                                       std::chrono::duration<double>>(
-                     std::chrono::duration<double>(NAN))),
-                 std::invalid_argument);
-    auto forever = spindle::test::spawn_started(
-        [&] { return wg.wait_for(std::chrono::hours::max()); });
+    EXPECT_THROW(
+        wg.wait_until(
+            std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>(
+                std::chrono::duration<double>(NAN))),
+        std::invalid_argument);
+    auto forever =
+        spindle::test::spawn_started([&] { return wg.wait_for(std::chrono::hours::max()); });
     auto forever_too = spindle::test::spawn_started(
         [&] { return wg.wait_until(std::chrono::steady_clock::time_point::max()); });
     spindle::this_fiber::sleep_for(1ms);
@@ -203,8 +204,8 @@ TEST(WaitGroup, TimeoutsRaceTheLastDone) {
         untimed_released.fetch_add(1);
       });
       auto timed = spindle::spawn([&, r] {
-        const bool ok = wg.wait_until(std::chrono::steady_clock::now() +
-                                      std::chrono::microseconds(r % 20));
+        const bool ok =
+            wg.wait_until(std::chrono::steady_clock::now() + std::chrono::microseconds(r % 20));
         (ok ? released : timed_out).fetch_add(1);
         if (ok && !wg.wait_for(0s)) true_while_counting.fetch_add(1);
       });
