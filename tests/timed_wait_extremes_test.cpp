@@ -14,6 +14,7 @@
 // once (UBSan: signed overflow) and system_clock::time_point::min() slept
 // forever. Timing only bounds hangs; it never decides a pass.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,6 +31,7 @@
 #include <spindle/net.hpp>
 #include <spindle/promise.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/signal_set.hpp>
 #include <spindle/sync.hpp>
 #include <spindle/this_fiber.hpp>
 #include <sstream>
@@ -355,6 +357,25 @@ struct wait_group_op {
   void release() { wg.done(); }
 };
 
+// A signal set; the releaser sends the process its signal.
+struct signal_set_op {
+  spindle::signal_set sigs{SIGUSR1};
+  template <class A>
+  bool wait(const A& a) {
+    std::optional<int> signo;
+    if constexpr (is_duration<A>) {
+      signo = sigs.wait_for(a);
+    } else {
+      signo = sigs.wait_until(a);
+    }
+    if (signo) {
+      EXPECT_EQ(*signo, SIGUSR1);
+    }
+    return signo.has_value();
+  }
+  void release() { EXPECT_EQ(::kill(::getpid(), SIGUSR1), 0); }
+};
+
 struct future_op {
   spindle::promise<int> p;
   spindle::future<int> f = p.get_future();
@@ -542,6 +563,10 @@ TEST(TimedWaitExtremes, ChannelRecv) {
 
 TEST(TimedWaitExtremes, SelectOnTimeout) {
   sweep_durations(maker<select_timeout_op>());
+}
+
+TEST(TimedWaitExtremes, SignalSetWait) {
+  sweep_all_args(maker<signal_set_op>());
 }
 
 TEST(TimedWaitExtremes, FutureWait) {

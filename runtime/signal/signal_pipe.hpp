@@ -25,26 +25,30 @@ namespace spindle::detail {
 
 class signal_pipe {
  public:
-  // Opens the pipe (close-on-exec; the write end non-blocking) and hands the
-  // write end to the handler. Throws std::system_error if pipe(2) fails.
-  signal_pipe();
-  ~signal_pipe();
-  signal_pipe(const signal_pipe&) = delete;
-  signal_pipe& operator=(const signal_pipe&) = delete;
-
   // Installs the handler for `signo` (SA_RESTART) and returns the previous
   // disposition in `previous`. Throws std::invalid_argument if the system
   // refuses to let `signo` be caught (e.g. the C library's reserved
-  // real-time signals), std::system_error for another failure.
+  // real-time signals), std::system_error for another failure. Until a pipe
+  // exists the handler drops what it catches.
   static void catch_signal(int signo, struct sigaction& previous);
   // Puts back what catch_signal saved.
   static void restore(int signo, const struct sigaction& previous) noexcept;
+
+  // Opens the pipe (close-on-exec; the write end non-blocking) and hands the
+  // write end to the handler. Throws std::system_error if pipe(2) fails.
+  signal_pipe();
 
   // Blocks until a signal was caught or stop() was called; returns the
   // signal's number, or 0 for stop. Only one thread reads (the hub's).
   int next() noexcept;
   // Makes next() return 0 once the signals caught before it are read.
   void stop() noexcept;
+
+  // Withdraws the write end from the handler, waits for handlers still
+  // writing to it, and closes the pipe (see above).
+  ~signal_pipe();
+  signal_pipe(const signal_pipe&) = delete;
+  signal_pipe& operator=(const signal_pipe&) = delete;
 
  private:
   int read_fd_ = -1;
