@@ -43,7 +43,9 @@
 //
 // Destruction: destroy a set only once no fiber or thread is inside wait()
 // on it. Signals still pending in it are discarded. The destructor restores
-// the disposition of each signal no other set names.
+// the disposition of each signal no other set names. Creating the first set
+// and destroying the last start and join the hub thread: the calling thread
+// (a worker, in a fiber) blocks for that moment, as creating a thread does.
 //
 // How it works (docs/DESIGN.md, "Signals"): one process-wide hub. The handler
 // only writes the signal's number into a non-blocking pipe; a hub thread
