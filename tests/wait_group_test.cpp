@@ -187,13 +187,13 @@ TEST(WaitGroup, TimedWaitExtremes) {
   });
 }
 
-// Timeouts racing the done() that reaches zero, 10,000 times (1,000 under
+// Timeouts racing the done() that reaches zero, 10,000 times (300 under
 // the sanitizers): every timed waiter returns exactly once, true only with
 // the counter at zero (nobody raises it again here); the untimed waiter
 // queued beside it is always released.
 TEST(WaitGroup, TimeoutsRaceTheLastDone) {
   spindle::runtime rt(two_workers());
-  const int rounds = scaled(10000, 1000);  // the sanitizers slow a round 20-100x
+  const int rounds = scaled(10000, 300);  // the sanitizers slow a round 20-100x
   std::atomic<long> released{0}, timed_out{0}, true_while_counting{0}, untimed_released{0};
   rt.block_on([&] {
     for (int r = 0; r < rounds; ++r) {
