@@ -14,6 +14,7 @@
 // once (UBSan: signed overflow) and system_clock::time_point::min() slept
 // forever. Timing only bounds hangs; it never decides a pass.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,6 +31,7 @@
 #include <spindle/net.hpp>
 #include <spindle/promise.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/signal_set.hpp>
 #include <spindle/sync.hpp>
 #include <spindle/this_fiber.hpp>
 #include <sstream>
@@ -328,6 +330,52 @@ struct select_timeout_op {
   void release() { ch.send(7); }
 };
 
+struct latch_op {
+  spindle::latch l{1};
+  template <class A>
+  bool wait(const A& a) {
+    if constexpr (is_duration<A>) {
+      return l.wait_for(a);
+    } else {
+      return l.wait_until(a);
+    }
+  }
+  void release() { l.count_down(); }
+};
+
+struct wait_group_op {
+  spindle::wait_group wg;
+  wait_group_op() { wg.add(); }
+  template <class A>
+  bool wait(const A& a) {
+    if constexpr (is_duration<A>) {
+      return wg.wait_for(a);
+    } else {
+      return wg.wait_until(a);
+    }
+  }
+  void release() { wg.done(); }
+};
+
+// A signal set; the releaser sends the process its signal.
+struct signal_set_op {
+  spindle::signal_set sigs{SIGUSR1};
+  template <class A>
+  bool wait(const A& a) {
+    std::optional<int> signo;
+    if constexpr (is_duration<A>) {
+      signo = sigs.wait_for(a);
+    } else {
+      signo = sigs.wait_until(a);
+    }
+    if (signo) {
+      EXPECT_EQ(*signo, SIGUSR1);
+    }
+    return signo.has_value();
+  }
+  void release() { EXPECT_EQ(::kill(::getpid(), SIGUSR1), 0); }
+};
+
 struct future_op {
   spindle::promise<int> p;
   spindle::future<int> f = p.get_future();
@@ -497,6 +545,14 @@ TEST(TimedWaitExtremes, SemaphoreTryAcquire) {
   sweep_all_args(maker<semaphore_op>());
 }
 
+TEST(TimedWaitExtremes, LatchWait) {
+  sweep_all_args(maker<latch_op>());
+}
+
+TEST(TimedWaitExtremes, WaitGroupWait) {
+  sweep_all_args(maker<wait_group_op>());
+}
+
 TEST(TimedWaitExtremes, ChannelSend) {
   sweep_all_args(maker<channel_send_op>());
 }
@@ -507,6 +563,10 @@ TEST(TimedWaitExtremes, ChannelRecv) {
 
 TEST(TimedWaitExtremes, SelectOnTimeout) {
   sweep_durations(maker<select_timeout_op>());
+}
+
+TEST(TimedWaitExtremes, SignalSetWait) {
+  sweep_all_args(maker<signal_set_op>());
 }
 
 TEST(TimedWaitExtremes, FutureWait) {
@@ -601,6 +661,11 @@ TEST(TimedWaitExtremes, NanRejectedEvenWhenNoWaitIsNeeded) {
   spindle::channel<int> ch(1);
   EXPECT_THROW(ch.send_for(1, fsec(not_a_number)), std::invalid_argument);
   EXPECT_FALSE(ch.try_recv());
+  spindle::latch l(0);
+  EXPECT_THROW(l.wait_for(fsec(not_a_number)), std::invalid_argument);
+  spindle::wait_group wg;
+  EXPECT_THROW(wg.wait_until(time_point<system_clock, fsec>(fsec(not_a_number))),
+               std::invalid_argument);
 }
 
 // The IO calls that only store a timeout reject NaN when it is set.

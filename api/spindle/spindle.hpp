@@ -7,6 +7,7 @@
 #include <spindle/future.hpp>
 #include <spindle/net.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/signal_set.hpp>
 #include <spindle/sync.hpp>
 #include <spindle/task.hpp>
 #include <spindle/this_fiber.hpp>

@@ -23,18 +23,22 @@ bool count_gate::add_to_zero(std::ptrdiff_t delta) {
   return true;
 }
 
-void count_gate::wait_slow() {
+bool count_gate::wait_slow(clock::time_point deadline) {
   waiter w;
   wait_node node(w);
   {
     std::lock_guard<spinlock> g(spin_);
-    if (count_.load(std::memory_order_acquire) == 0) return;
+    if (count_.load(std::memory_order_acquire) == 0) return true;
     queue_.push_back(node);
   }
-  w.park({wait_kind::count_gate, this}, no_deadline, [&] {
+  const wake r = w.park({wait_kind::count_gate, this}, deadline, [&] {
     std::lock_guard<spinlock> g(spin_);
     queue_.erase_if_linked(node);
   });
+  // Timed out: the count may have reached zero since (the add that did so
+  // skipped this waiter, already claimed). The caller is still inside the
+  // gate, so it is alive.
+  return r == wake::notified || is_zero();
 }
 
 }  // namespace spindle::detail

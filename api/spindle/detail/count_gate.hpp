@@ -11,10 +11,17 @@
 // Destruction: a waiter that sees zero on the fast path returns at once and
 // may destroy the gate while the add that reached zero still holds spin_ to
 // drain the queue; ~count_gate() acquires spin_ once and so waits for it.
+//
+// Timed waits: a waiter whose deadline passes is claimed as timed_out, so the
+// add that reaches zero skips it, and park's `leave` unlinks it under spin_;
+// the other waiters are released as if it had never queued.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <spindle/detail/clock.hpp>
+#include <spindle/detail/deadline.hpp>
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
 
@@ -49,12 +56,29 @@ class count_gate {
 
   // Blocks the calling fiber or thread until the count is zero.
   void wait() {
-    if (!is_zero()) wait_slow();
+    if (!is_zero()) wait_slow(no_deadline);
+  }
+  // Blocks until the count is zero or the time is up, converted as every
+  // timed wait is (detail/deadline.hpp; NaN throws std::invalid_argument even
+  // when the count is already zero). Returns whether the count is zero: true
+  // when released, and after a timeout whether it happens to be zero by then
+  // (as condition_variable::wait_for with a predicate returns the predicate).
+  // The count is tested before the deadline is computed: no clock read when
+  // there is nothing to wait for.
+  template <class Rep, class Period>
+  bool wait_for(const std::chrono::duration<Rep, Period>& d) {
+    reject_nan(d);
+    return is_zero() || wait_slow(deadline_after(d));
+  }
+  template <class Clock, class Duration>
+  bool wait_until(const std::chrono::time_point<Clock, Duration>& tp) {
+    reject_nan(tp);
+    return is_zero() || wait_slow(to_deadline(tp));
   }
 
  private:
   bool add_to_zero(std::ptrdiff_t delta);
-  void wait_slow();
+  bool wait_slow(clock::time_point deadline);
 
   std::atomic<std::ptrdiff_t> count_;
   spinlock spin_;
