@@ -2,6 +2,7 @@
 // its fiber is cancelled, before or during the wait, and keeps doing so;
 // shields, deadline scopes and task groups; cancel racing with wake-ups.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -140,6 +141,17 @@ TEST(Cancel, SemaphoreLatchWaitGroupBarrier) {
   spindle::barrier bar(3);
   spindle::runtime rt(two_workers());
   expect_cancelled_while_waiting(rt, [&] { bar.arrive_and_wait(); });
+}
+
+TEST(Cancel, TimedLatchWaitGroupAndSignalSet) {
+  spindle::latch l(1);
+  expect_cancellable([&] { (void)l.wait_for(1h); });
+  spindle::wait_group wg;
+  wg.add();
+  expect_cancellable([&] { (void)wg.wait_until(std::chrono::steady_clock::now() + 1h); });
+  wg.done();
+  spindle::signal_set sigs{SIGUSR2};
+  expect_cancellable([&] { sigs.wait(); });
 }
 
 TEST(Cancel, ConditionVariable) {

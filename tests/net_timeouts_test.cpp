@@ -89,7 +89,9 @@ class concurrently {
 // reading long after that timeout: the write completes. Then c's idle read
 // times out all the same.
 void read_timeout_spares_a_slow_write() {
-  auto [c, s] = small_buffered_pair();
+  auto pair = small_buffered_pair();
+  tcp_stream& c = pair.first;
+  tcp_stream& s = pair.second;
   c.set_read_timeout(short_timeout);
   const std::vector<std::byte> data = pattern_message(1, 2, big);
   concurrently reader([&s, &data] {
@@ -110,7 +112,9 @@ void read_timeout_spares_a_slow_write() {
 // that timeout: the read completes. Then s's write to a peer that does not
 // read times out all the same.
 void write_timeout_spares_an_idle_read() {
-  auto [c, s] = small_buffered_pair();
+  auto pair = small_buffered_pair();
+  tcp_stream& c = pair.first;
+  tcp_stream& s = pair.second;
   s.set_write_timeout(short_timeout);
   concurrently sender([&c] {
     pause(peer_delay);
@@ -127,7 +131,9 @@ void write_timeout_spares_an_idle_read() {
 
 // set_timeout is both: the same slow write is cut. clear_timeout clears both.
 void set_timeout_bounds_reads_and_writes() {
-  auto [c, s] = small_buffered_pair();
+  auto pair = small_buffered_pair();
+  tcp_stream& c = pair.first;
+  tcp_stream& s = pair.second;
   c.set_timeout(short_timeout);
   const std::vector<std::byte> data(big);
   EXPECT_EQ(error_code_of([&] { c.write_all(data); }), std::errc::timed_out);

@@ -54,6 +54,7 @@
 #include <spindle/detail/count_gate.hpp>
 #include <spindle/detail/deadline.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/signal_set.hpp>  // its wait() is cancellable like every other
 #include <system_error>
 #include <type_traits>
 #include <utility>
