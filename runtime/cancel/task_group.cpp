@@ -16,9 +16,9 @@ namespace spindle {
 task_group::task_group() {
   detail::fiber* who = detail::current_identity();
   if (!who) throw std::logic_error("spindle::task_group: created outside a fiber");
+  detail::cancel_links& links = detail::links_of(*who);  // may throw: before anything is held
   owner_ = who;
   owner_->refs.fetch_add(1, std::memory_order_relaxed);  // a group may outlive its creator's frame
-  detail::cancel_links& links = detail::links_of(*who);
   deadline_ = links.scopes ? links.scopes->deadline : detail::no_deadline;
   link_.cancel = &cancel_from_owner;
   link_.group = this;

@@ -60,6 +60,12 @@ bool mutex::try_lock_until_steady(detail::clock::time_point deadline) {
   return true;
 }
 
+bool mutex::take_free(std::uint32_t& s, bool has_woken) noexcept {
+  const std::uint32_t next = (s | locked) & ~(has_woken ? woken : 0);
+  return state_.compare_exchange_weak(s, next, std::memory_order_acquire,
+                                      std::memory_order_relaxed);
+}
+
 bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
   // A timed lock by the owner is left to time out, as with any other holder.
   if (deadline == detail::no_deadline && held_by(me)) {
@@ -88,11 +94,7 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
       }
       std::uint32_t s = state_.load(std::memory_order_relaxed);
       if (!(s & locked)) {
-        std::uint32_t next = (s | locked) & ~(has_woken ? woken : 0);
-        if (state_.compare_exchange_weak(s, next, std::memory_order_acquire,
-                                         std::memory_order_relaxed)) {
-          return true;
-        }
+        if (take_free(s, has_woken)) return true;
         continue;
       }
       if (s & handoff) break;  // the mutex is promised to the heir: queue up
@@ -119,11 +121,7 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
       std::uint32_t s = state_.load(std::memory_order_relaxed);
       for (;;) {
         if (!(s & locked)) {
-          std::uint32_t next = (s | locked) & ~(has_woken ? woken : 0);
-          if (state_.compare_exchange_weak(s, next, std::memory_order_acquire,
-                                           std::memory_order_relaxed)) {
-            return true;
-          }
+          if (take_free(s, has_woken)) return true;
           continue;
         }
         std::uint32_t next = (s | waiters | (starving ? handoff : 0)) & ~(has_woken ? woken : 0);

@@ -1,4 +1,5 @@
 #include <mutex>
+#include <new>
 #include <spindle/detail/waiter.hpp>
 
 #include "fiber/fiber_switch.hpp"
@@ -41,10 +42,17 @@ wake finish_fiber_wait(fiber* f, wake r) noexcept {
 
 // An inline-joined fiber parks on its joiner's stack: a canceller must wake
 // the joiner (see cancel_state::parked_host).
-void set_parked_host(fiber& who, fiber* host) {
-  cancel_links& links = links_of(who);
-  std::lock_guard<spinlock> g(who.cancel.lock);
-  links.parked_host = host;
+// false without memory for the links: a request then reaches that fiber at
+// its next wait only (the door must not throw once its node is linked).
+bool set_parked_host(fiber& who, fiber* host) noexcept {
+  try {
+    cancel_links& links = links_of(who);
+    std::lock_guard<spinlock> g(who.cancel.lock);
+    links.parked_host = host;
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
 }
 
 }  // namespace
@@ -87,8 +95,7 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
     timer_.owner = this;
     rt.add_timer(timer_);
   }
-  const bool hosted = cancellable && who != self;
-  if (hosted) set_parked_host(*who, self);
+  const bool hosted = cancellable && who != self && set_parked_host(*who, self);
   park_current(uncancellable ? nullptr : this, cancellable);
   // Resumed by an unpark, the park word is `running` again (the unparker
   // stored it before it submitted us). Anything else: a cancellation woke us.

@@ -116,6 +116,9 @@ class mutex {
   bool try_lock_until_steady(detail::clock::time_point deadline);
   // Returns false only once `deadline` has passed.
   bool lock_slow(detail::owner_id me, detail::clock::time_point deadline);
+  // s (just loaded) shows the mutex free: one CAS to take it, giving back
+  // `woken` if the caller holds it. false: s is reloaded, look again.
+  bool take_free(std::uint32_t& s, bool has_woken) noexcept;
   void unlock_slow();
   // Under spin_: the next waiter to wake, heir first; null if none is left.
   detail::wait_node* claim_next() noexcept SPINDLE_REQUIRES(spin_);
