@@ -3,6 +3,7 @@
 // shields, deadline scopes and task groups; cancel racing with wake-ups.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "net_support.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -152,6 +154,35 @@ TEST(Cancel, TimedLatchWaitGroupAndSignalSet) {
   wg.done();
   spindle::signal_set sigs{SIGUSR2};
   expect_cancellable([&] { sigs.wait(); });
+}
+
+// Socket and descriptor waits: cancelled like every other wait, and the
+// socket stays registered and usable afterwards.
+TEST(Cancel, SocketReadAcceptAndForeignDescriptorWaits) {
+  namespace net = spindle::net;
+  spindle::runtime rt(two_workers());
+  auto lst = net::tcp_listener::bind(spindle::test::loopback_any_port());
+  auto client = net::tcp_stream::connect(lst.local_endpoint());
+  auto server = lst.accept();
+  std::byte buf[16];
+  expect_cancelled_while_waiting(rt, [&] { (void)server.read_some(buf); });
+  expect_cancelled_while_waiting(rt, [&] {
+    std::error_code ec;  // the error_code form lets the cancellation through
+    (void)server.read_some(buf, ec);
+    ADD_FAILURE() << "cancellation turned into an error code: " << ec.message();
+  });
+  expect_cancelled_while_waiting(rt, [&] { (void)lst.accept(); });
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  expect_cancelled_while_waiting(rt, [&] { spindle::io::wait_readable(fds[0]); });
+  expect_cancelled_before_waiting(rt, [&] { (void)server.read_some(buf); });
+  // Still usable: a byte sent now is read by a fiber that is not cancelled.
+  const std::byte one{42};
+  client.write_all(std::span(&one, 1));
+  EXPECT_EQ(rt.block_on([&] { return server.read_some(buf); }), 1u);
+  EXPECT_EQ(buf[0], one);
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 TEST(Cancel, ConditionVariable) {
