@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -87,7 +88,15 @@ std::multiset<std::string> thread_names() {
 TEST(WorkerThreads, CarryNames) {
   spindle::runtime rt(spindle::options{.workers = 3});
   rt.block_on([] { spindle::run_blocking([] {}); });
-  const auto names = thread_names();
+  // Each worker names itself when its thread starts, which nothing here
+  // waits for: look again until all three have (bounded, not timed).
+  auto names = thread_names();
+  for (int i = 0; i < 1000 && !(names.count("spindle-w0") && names.count("spindle-w1") &&
+                                names.count("spindle-w2"));
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    names = thread_names();
+  }
   EXPECT_EQ(names.count("spindle-w0"), 1u);
   EXPECT_EQ(names.count("spindle-w1"), 1u);
   EXPECT_EQ(names.count("spindle-w2"), 1u);
