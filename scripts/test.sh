@@ -53,6 +53,8 @@ suite() {  # suite <name> <cmake args...>
 mkdir -p build
 suite release -DCMAKE_BUILD_TYPE=Release
 suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE=address -DSPINDLE_BUILD_SAMPLES=OFF
+# tests/tsan.supp says why the queue's own races are suppressed.
+export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE=thread -DSPINDLE_BUILD_SAMPLES=OFF
 
 echo "== package: install (static, then shared) and build a consumer against each (CMake and pkg-config)"
