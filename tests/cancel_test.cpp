@@ -524,10 +524,7 @@ TEST(CancelRace, ChannelValuesAreConserved) {
       } catch (const spindle::cancelled&) {
       }
     });
-    auto producer = rt.spawn([&] {
-      (void)ch.try_send(i);
-      return 1;
-    });
+    auto producer = rt.spawn([&] { return ch.try_send(i) ? 1 : 0; });
     sent += producer.join();
     if (i % 2) std::this_thread::yield();  // vary the interleaving a little
     consumer.cancel();
