@@ -6,9 +6,15 @@
 
 #include <exception>
 #include <string>
+#include <string_view>
 
 namespace spindle::detail {
 
 std::string describe_exception(std::exception_ptr e) noexcept;
+
+// A fiber's name in double quotes, as the dump and every report print it:
+// a quote or backslash in it is escaped with a backslash, a control
+// character as \xNN, so that one fiber is always one well-formed line.
+std::string quoted_name(std::string_view name);
 
 }  // namespace spindle::detail

@@ -59,7 +59,24 @@ void submit_new(runtime_core& rt, fiber* f) {
   } else {
     f->sched.id = rt.reserve_ids(1);
   }
+  // Registered before it is published: it may run and end at once.
+  rt.registry().add(*f, w && &w->rt == &rt ? w->index : fiber_registry::from_thread);
   rt.submit(f, false);
+}
+
+void submit_new(runtime_core& rt, fiber* f, const fiber_options& o) {
+  try {
+    if (o.stack_size) {
+      rt.stacks_for(o.stack_size);  // validates the size (and makes its pool now, not at first run)
+      f->stack_request = static_cast<std::uint32_t>(o.stack_size);
+    }
+    f->name.assign(o.name);
+  } catch (...) {
+    f->discard_body();
+    delete f;
+    throw;
+  }
+  submit_new(rt, f);
 }
 
 namespace {
@@ -90,9 +107,36 @@ std::string describe_exception(std::exception_ptr e) noexcept {
   return what;
 }
 
+std::string quoted_name(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 2);
+  out += '"';
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// "spindle: detached fiber 12 "conn 42" terminated by an exception: ...". The
+// name is read without the registry's lock: the fiber has ended, so nothing
+// writes it any more.
 void report_detached_error(fiber& f) noexcept {
-  std::fprintf(stderr, "spindle: detached fiber %llu terminated by an exception: %s\n",
-               static_cast<unsigned long long>(f.sched.id), describe_exception(f.error).c_str());
+  const std::string name = f.name.empty() ? std::string() : " " + quoted_name(f.name.view());
+  std::fprintf(stderr, "spindle: detached fiber %llu%s terminated by an exception: %s\n",
+               static_cast<unsigned long long>(f.sched.id), name.c_str(),
+               describe_exception(f.error).c_str());
 }
 
 void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {

@@ -30,7 +30,7 @@ void yield() {
 void sleep_until(detail::clock::time_point deadline) {
   if (!detail::current_fiber()) throw std::logic_error("spindle::this_fiber::sleep_until called outside a fiber");
   detail::waiter w;
-  w.park({detail::wait_kind::sleep, nullptr}, deadline);
+  w.park({detail::wait_kind::sleep, nullptr, deadline.time_since_epoch().count()}, deadline);
 }
 
 std::uint64_t id() {

@@ -270,7 +270,7 @@ TEST(StackMemory, ADetachedFiberWithoutAStackIsReported) {
   EXPECT_EQ(rt.block_on([] { return 8; }), 8);
 }
 
-// A fiber of the pool's 192-byte class: a refill takes 64 blocks (12 KiB),
+// A fiber of the pool's 320-byte class: a refill takes 64 blocks (20 KiB),
 // which does not divide a 2 MiB chunk, so a chunk runs out in the middle of a
 // refill (fiber_allocator.cpp).
 struct returns_its_index {
@@ -278,10 +278,10 @@ struct returns_its_index {
   std::array<char, 64> ballast{};
   int operator()() const { return i; }
 };
-using fiber_of_192_bytes =
+using fiber_of_320_bytes =
     spindle::detail::fiber_impl<int, decltype(spindle::detail::bind_decayed(
                                          std::declval<returns_its_index>()))>;
-static_assert(sizeof(fiber_of_192_bytes) > 128 && sizeof(fiber_of_192_bytes) <= 192);
+static_assert(sizeof(fiber_of_320_bytes) > 256 && sizeof(fiber_of_320_bytes) <= 320);
 
 TEST(FiberMemory, SpawnWithoutMemoryForTheFiberThrowsAndThePoolCarriesOn) {
   if (spindle::test::sanitized)

@@ -209,7 +209,7 @@ class task_group {
   detail::fiber* owner_;
   detail::group_link link_;  // in owner_->cancel.groups
   detail::clock::time_point deadline_;
-  detail::count_gate running_{0};
+  detail::count_gate running_{0, detail::wait_kind::join};
   detail::spinlock lock_;
   child* children_ = nullptr;  // guarded by lock_
   bool cancelled_ = false;     // guarded by lock_

@@ -199,7 +199,7 @@ class channel {
     detail::wait_node node(w, &op);
     s.enqueue_receiver(node);
     s.lock.unlock();
-    w.park({detail::wait_kind::channel_recv, &s}, deadline, [&] {
+    w.park({s.recv_kind, &s}, deadline, [&] {
       std::lock_guard g(s.lock);
       s.withdraw_receiver(node);
     });

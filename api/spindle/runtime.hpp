@@ -22,16 +22,16 @@
 //    spindle::detail::fiber_unwind; a `catch (...)` must rethrow it.
 #pragma once
 
-#include <spindle/detail/blocking_job.hpp>
-#include <spindle/detail/fiber.hpp>
-#include <spindle/detail/waiter.hpp>
-#include <spindle/task.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
 #include <optional>
+#include <spindle/detail/blocking_job.hpp>
+#include <spindle/detail/fiber.hpp>
+#include <spindle/detail/waiter.hpp>
+#include <spindle/observe.hpp>
+#include <spindle/task.hpp>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -68,6 +68,11 @@ struct options {
   // "spindle-blk".
   std::function<void(std::size_t worker_index)> on_worker_start = nullptr;
   std::function<void(std::size_t worker_index)> on_worker_stop = nullptr;
+  // On this signal (SIGUSR1, say) the runtime writes dump() to stderr; 0 =
+  // off. The signal is caught as a signal_set catches it (the disposition
+  // comes back when the runtime goes) and the dump is formatted on a thread
+  // of its own, not in the signal handler.
+  int dump_signal = 0;
 };
 
 class runtime {
@@ -87,9 +92,18 @@ class runtime {
   // Starts f(args...) as a new fiber on this runtime; callable from any thread.
   // Throws std::bad_alloc when there is no memory for the fiber.
   template <class F, class... A>
-  auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
+  requires(!std::is_same_v<std::remove_cvref_t<F>, fiber_options>) auto spawn(F&& f, A&&... args)
+      -> task<detail::spawn_result_t<F, A...>> {
     auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
     detail::submit_new(*core_, fb);
+    return task<detail::spawn_result_t<F, A...>>(fb);
+  }
+  // The same, with a name and a stack size of the fiber's own (observe.hpp).
+  // Throws std::invalid_argument for a stack_size over 1 GiB.
+  template <class F, class... A>
+  auto spawn(const fiber_options& o, F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
+    auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
+    detail::submit_new(*core_, fb, o);
     return task<detail::spawn_result_t<F, A...>>(fb);
   }
 
@@ -105,6 +119,13 @@ class runtime {
   // Number of worker threads.
   std::size_t workers() const noexcept;
 
+  // Every live fiber, one line each, then the workers, then one "deadlock:"
+  // line per cycle of fibers waiting on each other (mutexes, joins). From any
+  // thread, at any time; see docs/USER_GUIDE.md, "Seeing inside".
+  std::string dump() const;
+  // Counters of the workers and the runtime (observe.hpp); from any thread.
+  runtime_metrics metrics() const;
+
  private:
   static void check_block_on_allowed();
   detail::runtime_core* core_;
@@ -116,10 +137,20 @@ bool in_fiber() noexcept;
 // Inside a fiber: starts f(args...) as a new fiber on the current runtime.
 // Throws std::logic_error outside a fiber.
 template <class F, class... A>
-auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
+requires(!std::is_same_v<std::remove_cvref_t<F>, fiber_options>) auto spawn(F&& f, A&&... args)
+    -> task<detail::spawn_result_t<F, A...>> {
   auto& rt = detail::current_runtime_or_throw("spindle::spawn");
   auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
   detail::submit_new(rt, fb);
+  return task<detail::spawn_result_t<F, A...>>(fb);
+}
+
+// The same, with a name and a stack size of the fiber's own (observe.hpp).
+template <class F, class... A>
+auto spawn(const fiber_options& o, F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
+  auto& rt = detail::current_runtime_or_throw("spindle::spawn");
+  auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
+  detail::submit_new(rt, fb, o);
   return task<detail::spawn_result_t<F, A...>>(fb);
 }
 

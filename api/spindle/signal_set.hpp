@@ -67,6 +67,7 @@ namespace spindle {
 
 namespace detail {
 class signal_hub;
+class dump_on_signal;
 }
 
 class signal_set {
@@ -94,6 +95,7 @@ class signal_set {
 
  private:
   friend class detail::signal_hub;
+  friend class detail::dump_on_signal;  // waits on ready_ from its own thread, closes it to stop
 
   // Bit signo - 1 of a mask: signals run from 1 to at most 64 (checked in
   // runtime/signal/signal_set.cpp against the system's NSIG).

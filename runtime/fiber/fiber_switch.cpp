@@ -16,9 +16,11 @@ namespace switch_detail {
 bool prepare_first_run(worker& w, fiber* f) noexcept {
   stack_block* s;
   try {
-    s = w.rt.stacks().acquire(w.stacks);
+    s = f->stack_request == 0 ? w.rt.stacks().acquire(w.stacks)
+                              : w.rt.stacks_for(f->stack_request).acquire_shared();
   } catch (...) {
     f->error = std::current_exception();
+    w.rt.registry().remove(*f);
     complete(*f);
     f->release();  // the run's reference; the fiber never ran, so no stack to give back
     return false;
@@ -43,6 +45,7 @@ void fiber_entry(ctx::transfer_t t) {
   } catch (...) {
     self->error = std::current_exception();
   }
+  current_worker()->unregister_at_end(*self);
   complete(*self);
   // The fiber may have migrated: the worker is re-read, never cached.
   switch_away(*current_worker(), self, after_switch_action::finish);

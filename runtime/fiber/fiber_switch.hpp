@@ -151,6 +151,7 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   // For contended mutex lockers (owner_running): one relaxed store to the
   // worker's own line, lost in the noise of `spindle-bench yield`.
   w.running.store(next ? fiber_owner_id(next->sched.id) : no_owner, std::memory_order_relaxed);
+  if (next) worker_counters::bump(w.counters.fibers_run);  // runtime::metrics(); a load and a store
   void* target = next ? next->sched.context : w.sched_context;
   before_switch(san_of(w, self), san_of(w, next), action == after_switch_action::finish);
   ctx::transfer_t t = switch_context(target, &w);

@@ -2,14 +2,15 @@
 // unwound fiber, and shutdown's discard. See join.hpp.
 #include "fiber/join.hpp"
 
-#include "fiber/stack_pool.hpp"
-#include "sched/context.hpp"
-#include "sched/runtime_core.hpp"
-#include "sched/worker.hpp"
-
 #include <exception>
 #include <stdexcept>
 #include <utility>
+
+#include "fiber/stack_pool.hpp"
+#include "observe/wait_recording.hpp"
+#include "sched/context.hpp"
+#include "sched/runtime_core.hpp"
+#include "sched/worker.hpp"
 
 namespace spindle::detail {
 namespace {
@@ -25,24 +26,35 @@ bool try_run_inline(fiber& f) {
   if (!self || f.sched.started.load(std::memory_order_acquire)) return false;
   auto* sp = static_cast<char*>(__builtin_frame_address(0));
   stack_block* s = self->sched.stack;
-  if (static_cast<std::size_t>(sp - s->bottom) < s->size / 2) return false;
+  const auto free_bytes = static_cast<std::size_t>(sp - s->bottom);
+  if (free_bytes < s->size / 2 || free_bytes < f.stack_request) return false;
   if (f.sched.started.exchange(true, std::memory_order_acq_rel)) return false;
-  // The child keeps its own identity (this_fiber::id, mutex ownership).
+  // The child keeps its own identity (this_fiber::id, mutex ownership); the
+  // joiner shows in the dump as waiting for it.
+  fiber* joiner = self->sched.inline_child ? self->sched.inline_child : self;
+  begin_wait_record(*current_worker(), *joiner,
+                    {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
   struct identity_scope {
     fiber* self;
     fiber* outer;
-    ~identity_scope() { self->sched.inline_child = outer; }
-  } scope{self, std::exchange(self->sched.inline_child, &f)};
+    fiber* joiner;
+    ~identity_scope() {
+      self->sched.inline_child = outer;
+      end_wait_record(*current_worker(), *joiner, wait_kind::join);
+    }
+  } scope{self, std::exchange(self->sched.inline_child, &f), joiner};
   try {
     f.run_body();
   } catch (const fiber_unwind&) {
     f.sched.unwinding = true;  // no result: a later join() of f must throw
+    f.sched.rt->registry().remove(f);
     f.join_state.store(join_done, std::memory_order_release);
     throw;  // shutdown unwinds the joiner too: they share a stack
   } catch (...) {
     f.error = std::current_exception();
   }
   // The task handle is the only joiner and it is here: nobody else to wake.
+  f.sched.rt->registry().remove(f);
   f.join_state.store(join_done, std::memory_order_release);
   return true;
 }
@@ -58,7 +70,7 @@ void wait_for_completion(fiber& f) {
                                             std::memory_order_acq_rel)) {
     return;  // finished meanwhile
   }
-  w.park({wait_kind::join, &f}, no_deadline, [&] {
+  w.park({wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)}, no_deadline, [&] {
     // Cancelled: withdraw the waiter, unless the fiber's end took it already;
     // then its notify (which fails: the waiter is claimed) is under way, and
     // the waiter must live until it is over (set_done).
@@ -90,6 +102,7 @@ void discard_unstarted(fiber* f) noexcept {
   f->discard_body();          // its captures go now, not with the task handle
   f->error = std::make_exception_ptr(
       std::logic_error("spindle: the runtime was destroyed before this fiber started"));
+  f->sched.rt->registry().remove(*f);
   set_done(*f);  // a detached fiber's discard is not reported: it is no error of the fiber
   f->release();
 }

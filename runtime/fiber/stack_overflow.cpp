@@ -41,16 +41,23 @@ char* append(char* p, const char* text) {
   return p;
 }
 
-// "spindle: fiber stack overflow (stack_size = N KiB) in fiber ID", written
-// with one write(2). The fiber is whoever runs: a child that join() runs
-// inline on its joiner's stack is named, not the joiner.
-void report_overflow(const worker& w, const fiber& f) {
+// "spindle: fiber stack overflow (stack_size = N KiB) in fiber ID "NAME"",
+// written with one write(2). The fiber is whoever runs: a child that join()
+// runs inline on its joiner's stack is named, not the joiner.
+void report_overflow(const fiber& f) {
   const fiber& who = f.sched.inline_child ? *f.sched.inline_child : f;
-  char msg[128];
+  char msg[128 + fiber_name::inline_capacity];
   char* p = append(msg, "spindle: fiber stack overflow (stack_size = ");
-  p = append_decimal(p, w.rt.stacks().stack_size() / 1024);
+  p = append_decimal(p, f.sched.stack->pool->stack_size() / 1024);
   p = append(p, " KiB) in fiber ");
   p = append_decimal(p, who.sched.id);
+  if (!who.name.empty()) {
+    std::string_view name = who.name.view().substr(0, fiber_name::inline_capacity);
+    *p++ = ' ';
+    *p++ = '"';
+    for (char c : name) *p++ = c;
+    *p++ = '"';
+  }
   *p++ = '\n';
   [[maybe_unused]] auto r = ::write(STDERR_FILENO, msg, static_cast<std::size_t>(p - msg));
 }
@@ -75,8 +82,8 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
   fiber* f = w ? w->current : nullptr;
   if (f && f->sched.stack &&
       in_guard_zone(f->sched.stack, static_cast<const char*>(info->si_addr),
-                    w->rt.stacks().guard_size())) {
-    report_overflow(*w, *f);
+                    f->sched.stack->pool->guard_size())) {
+    report_overflow(*f);
     std::abort();
   }
   forward(sig, info, uctx);

@@ -72,6 +72,7 @@ void stack_pool::add_slab() {
   for (std::size_t i = per_slab_; i-- > 0;) {
     char* top = reinterpret_cast<char*>(block_at(base, i));
     auto* b = new (top) stack_block;
+    b->pool = this;
     b->bottom = base + i * stride_ + guard_;
     b->size = static_cast<std::size_t>(top - b->bottom);
     b->san.stack_bottom = b->bottom;
@@ -98,6 +99,23 @@ stack_block* stack_pool::refill(stack_cache& cache) {
     ++cache.count;
   }
   return first;
+}
+
+stack_block* stack_pool::acquire_shared() {
+  std::lock_guard<spinlock> g(lock_);
+  if (!free_) add_slab();
+  stack_block* b = free_;
+  free_ = b->next;
+  --free_count_;
+  return b;
+}
+
+void stack_pool::release_shared(stack_block* b) noexcept {
+  b->owner = nullptr;
+  std::lock_guard<spinlock> g(lock_);
+  b->next = free_;
+  free_ = b;
+  ++free_count_;
 }
 
 void stack_pool::spill(stack_cache& cache) noexcept {

@@ -50,6 +50,7 @@ namespace spindle::detail {
 
 class fiber;
 class waiter;
+class stack_pool;
 
 // Test seam (tests/stack_test.cpp): while true, no pool maps a new slab, as if
 // the kernel had no memory left. Read only on the cold path that maps.
@@ -65,6 +66,7 @@ struct stack_block {
   // control block: only a fiber with a stack can park. Written by the owner
   // on its worker; read at shutdown, after every worker has stopped.
   waiter* blocked_on = nullptr;
+  stack_pool* pool = nullptr;   // the pool it belongs to (set once, with the slab)
   char* bottom = nullptr;       // lowest usable address (just above the guard)
   std::size_t size = 0;         // usable bytes, below this header
   sanitizer_context san;        // the fiber's context as the sanitizers see it
@@ -100,6 +102,12 @@ class stack_pool {
     cache.head = b;
     if (++cache.count > cache_limit) spill(cache);
   }
+  // Without a worker's cache: for the pools of fibers that asked for a stack
+  // size of their own (runtime_core::stacks_for), which are rare enough that
+  // a lock per acquire and release costs nothing that matters.
+  stack_block* acquire_shared();
+  void release_shared(stack_block* b) noexcept;
+
   // Gives a departing worker's cache back to the shared list.
   void drain(stack_cache& cache) noexcept;
 

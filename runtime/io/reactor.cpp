@@ -138,11 +138,12 @@ void reactor::release(io_handle* h) noexcept {
   drop_reference(h);
 }
 
-io_result reactor::wait(io_handle& h, io_dir d, clock::time_point deadline) {
-  return wait_queued(h, d, deadline, false);
+io_result reactor::wait(io_handle& h, io_dir d, clock::time_point deadline, wait_kind kind) {
+  return wait_queued(h, d, deadline, false, kind);
 }
 
-io_result reactor::wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level) {
+io_result reactor::wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level,
+                               wait_kind kind) {
   // The callers (socket_fd::wait, io::wait_*) send plain threads to poll(2).
   if (!current_fiber()) throw std::logic_error("spindle: reactor wait outside a fiber");
   if (orphaned_.load(std::memory_order_relaxed))
@@ -167,9 +168,8 @@ io_result reactor::wait_queued(io_handle& h, io_dir d, clock::time_point deadlin
     h.dirs[static_cast<int>(d)].waiters.erase_if_linked(n);
     return io_result::ready;
   }
-  const detail::wait_kind kind =
-      d == io_dir::read ? detail::wait_kind::io_read : detail::wait_kind::io_write;
-  const detail::wake r = w.park({kind, &h}, deadline, [&] {
+  if (kind == wait_kind::none) kind = d == io_dir::read ? wait_kind::io_read : wait_kind::io_write;
+  const detail::wake r = w.park({kind, &h, h.fd}, deadline, [&] {
     std::lock_guard<spinlock> g(h.lock);
     h.dirs[static_cast<int>(d)].waiters.erase_if_linked(n);
   });
@@ -199,7 +199,7 @@ io_result reactor::wait_fd(int fd, io_dir d, clock::time_point deadline) {
     io_handle* h;
     ~release_on_exit() { r->release(h); }
   } guard{this, h};
-  return wait_queued(*h, d, deadline, true);
+  return wait_queued(*h, d, deadline, true, wait_kind::none);
 }
 
 }  // namespace spindle::detail

@@ -98,7 +98,10 @@ class reactor {
   // (no_deadline: none) passes, or h is detached. Fibers only (else
   // std::logic_error): the callers, socket_fd::wait and io::wait_*, are
   // where a plain thread is sent to poll(2) instead (poll_wait.hpp).
-  io_result wait(io_handle& h, io_dir d, clock::time_point deadline);
+  // `kind`: what the waiting fiber reports in the dump (io_read, io_write,
+  // io_accept, io_connect); wait_kind::none: io_read or io_write, by `d`.
+  io_result wait(io_handle& h, io_dir d, clock::time_point deadline,
+                 wait_kind kind = wait_kind::none);
   // The same for a descriptor the runtime does not own (io::wait_*). The
   // registration is shared by every wait on fd in progress (and with a
   // socket that owns fd, if there is one) and removed when the last leaves.
@@ -143,7 +146,8 @@ class reactor {
   // wait(), and for io::wait_* (`level`): after queueing, a look at the
   // descriptor's current state, since the registration may be shared and
   // another waiter may have taken the edge that reported it.
-  io_result wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level);
+  io_result wait_queued(io_handle& h, io_dir d, clock::time_point deadline, bool level,
+                        wait_kind kind);
 
   // All under registry_lock_.
   io_handle* take_handle(int fd) SPINDLE_REQUIRES(registry_lock_);

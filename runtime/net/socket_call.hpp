@@ -41,19 +41,20 @@ ssize_t try_once(const char* what, Op&& op) {
 // Waits until `sock` is ready in direction `dir`; throws std::errc::timed_out
 // once `deadline` has passed, and what socket_fd::wait throws.
 inline void wait_or_time_out(socket_fd& sock, io_dir dir, clock::time_point deadline,
-                             const char* what) {
-  if (!sock.wait(dir, deadline, what)) throw_errno(ETIMEDOUT, what);
+                             const char* what, wait_kind kind = wait_kind::none) {
+  if (!sock.wait(dir, deadline, what, kind)) throw_errno(ETIMEDOUT, what);
 }
 
 // Tries `op` until it does not block, waiting for readiness in direction
 // `dir` whenever it would; returns its result (>= 0). Call it inside a
 // socket_fd::use.
 template <class Op>
-std::size_t retry(socket_fd& sock, io_dir dir, call_deadline& deadline, const char* what, Op&& op) {
+std::size_t retry(socket_fd& sock, io_dir dir, call_deadline& deadline, const char* what, Op&& op,
+                  wait_kind kind = wait_kind::none) {
   for (;;) {
     const ssize_t n = try_once(what, op);
     if (n >= 0) return static_cast<std::size_t>(n);
-    wait_or_time_out(sock, dir, deadline.get(), what);
+    wait_or_time_out(sock, dir, deadline.get(), what, kind);
   }
 }
 

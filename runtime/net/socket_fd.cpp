@@ -76,12 +76,12 @@ void socket_fd::close() noexcept {
   release();
 }
 
-bool socket_fd::wait(io_dir dir, clock::time_point deadline, const char* what) {
+bool socket_fd::wait(io_dir dir, clock::time_point deadline, const char* what, wait_kind kind) {
   io_result r;
   if (current_fiber()) {
     io_handle* h = handle_.load(std::memory_order_acquire);
     if (!h) h = attach_to_current(what);
-    r = reactor_->wait(*h, dir, deadline);
+    r = reactor_->wait(*h, dir, deadline, kind);
   } else {
     r = poll_wait(fd_.load(std::memory_order_relaxed), dir, deadline, this);
   }

@@ -68,8 +68,9 @@ tcp_stream tcp_listener::accept() {
   // One accept, as retry() sees it: the errors of one pending connection are
   // passed over, and out of descriptors it backs off (a close() cuts that
   // short too) and tries again; what is left is EAGAIN (wait) or a failure.
-  const std::size_t accepted =
-      detail::retry(sock_, detail::io_dir::read, no_limit, accept_what, [&]() -> ssize_t {
+  const std::size_t accepted = detail::retry(
+      sock_, detail::io_dir::read, no_limit, accept_what,
+      [&]() -> ssize_t {
         for (;;) {
           const int fd = detail::accept_socket(use.fd());
           if (fd >= 0) return fd;
@@ -79,7 +80,8 @@ tcp_stream tcp_listener::accept() {
           sock_.pause_until(clock::now() + back_off_for, accept_what);
           back_off_for = std::min(back_off_for * 2, max_back_off);
         }
-      });
+      },
+      detail::wait_kind::io_accept);
   return tcp_stream::adopt(static_cast<int>(accepted));
 }
 

@@ -108,23 +108,27 @@ tcp_stream tcp_stream::connect_within(const endpoint& ep, detail::clock::duratio
   // it is still in progress (after a spurious wake-up).
   const std::string where = describe(what, ep);
   detail::call_deadline deadline(timeout);
-  detail::wait_or_time_out(sock, io_dir::write, deadline.get(), where.c_str());
-  detail::retry(sock, io_dir::write, deadline, where.c_str(), [&]() -> ssize_t {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
-    if (err != 0) {
-      errno = err;
-      return -1;
-    }
-    // No error is also what an attempt still in progress reports: only a
-    // peer address proves the connection.
-    sockaddr_storage peer{};
-    len = sizeof peer;
-    if (::getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0) return 0;
-    if (errno == ENOTCONN) errno = EAGAIN;
-    return -1;
-  });
+  detail::wait_or_time_out(sock, io_dir::write, deadline.get(), where.c_str(),
+                           detail::wait_kind::io_connect);
+  detail::retry(
+      sock, io_dir::write, deadline, where.c_str(),
+      [&]() -> ssize_t {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
+        if (err != 0) {
+          errno = err;
+          return -1;
+        }
+        // No error is also what an attempt still in progress reports: only a
+        // peer address proves the connection.
+        sockaddr_storage peer{};
+        len = sizeof peer;
+        if (::getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0) return 0;
+        if (errno == ENOTCONN) errno = EAGAIN;
+        return -1;
+      },
+      detail::wait_kind::io_connect);
   return tcp_stream(std::move(sock));
 }
 

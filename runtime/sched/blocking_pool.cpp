@@ -49,6 +49,13 @@ void blocking_pool::submit(blocking_job& job) {
   if (idle_ > 0) work_cv_.notify_one();
 }
 
+blocking_pool::counts blocking_pool::current_counts() {
+  std::lock_guard<std::mutex> g(m_);
+  counts c{threads_, 0};
+  for (blocking_job* j = head_; j; j = j->next) ++c.queued;
+  return c;
+}
+
 void blocking_pool::thread_main() {
   name_this_thread("spindle-blk");
   std::unique_lock<std::mutex> g(m_);

@@ -35,6 +35,14 @@ class blocking_pool {
   // if no thread exists and none can be created; the job is then not queued.
   void submit(blocking_job& job);
 
+  // Threads now, and calls queued that no thread has taken yet
+  // (runtime::metrics, runtime::dump).
+  struct counts {
+    std::size_t threads = 0;
+    std::size_t queued = 0;
+  };
+  counts current_counts();
+
  private:
   void thread_main();
 

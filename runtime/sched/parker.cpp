@@ -73,6 +73,7 @@ void parker::unpark() noexcept {
 }
 
 void parker::poll_io(worker& w, clock::time_point deadline) noexcept {
+  worker_counters::bump(w.counters.io_polls);
   w.polling = true;
   w.rt.reactor_->poll(deadline, static_cast<int>(run_queue::capacity - w.local.size()));
   w.polling = false;

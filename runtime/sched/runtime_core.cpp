@@ -1,19 +1,19 @@
 #include "sched/runtime_core.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <spindle/runtime.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
 #include "fiber/fiber_switch.hpp"
 #include "fiber/join.hpp"
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_overflow.hpp"
+#include "observe/dump_on_signal.hpp"
 #include "sched/context.hpp"
 #include "sched/cpu_quota.hpp"
-
-#include <spindle/runtime.hpp>
-
-#include <algorithm>
-#include <cstdio>
-#include <stdexcept>
-#include <string>
-#include <thread>
 
 namespace spindle::detail {
 namespace {
@@ -41,8 +41,10 @@ runtime_core::runtime_core(const options& opts)
     : on_worker_start_(opts.on_worker_start),
       on_worker_stop_(opts.on_worker_stop),
       stacks_(pick_stack_size(opts.stack_size), opts.stack_guard),
+      stack_guard_(opts.stack_guard),
       reactor_(detail::reactor::create()),
       idle_(static_cast<std::uint32_t>(pick_workers(opts.workers))),
+      registry_(pick_workers(opts.workers)),
       blocking_(opts.blocking_threads) {
   const std::size_t n = pick_workers(opts.workers);
   workers_.reserve(n);
@@ -50,6 +52,8 @@ runtime_core::runtime_core(const options& opts)
     workers_.push_back(std::make_unique<worker>(*this, static_cast<std::uint32_t>(i)));
   try {
     for (auto& w : workers_) w->start();
+    if (opts.dump_signal)
+      dump_on_signal_ = std::make_unique<dump_on_signal>(*this, opts.dump_signal);
   } catch (...) {
     // A worker thread could not be created (thread limit: std::system_error,
     // EAGAIN). No destructor runs for a constructor that throws, so stop and
@@ -58,6 +62,21 @@ runtime_core::runtime_core(const options& opts)
     shut_down();
     throw;
   }
+}
+
+stack_pool& runtime_core::stacks_for(std::size_t bytes) {
+  if (bytes <= stacks_.stack_size()) return stacks_;
+  if (bytes > stack_pool::max_stack_size)
+    throw std::invalid_argument("spindle::fiber_options::stack_size: " + std::to_string(bytes) +
+                                " bytes is more than the maximum of " +
+                                std::to_string(stack_pool::max_stack_size) + " (1 GiB)");
+  std::size_t size = stacks_.stack_size();
+  while (size < bytes) size *= 2;
+  std::lock_guard<annotated_mutex> g(sized_stacks_lock_);
+  for (auto& p : sized_stacks_)
+    if (p->stack_size() >= size) return *p;
+  sized_stacks_.push_back(std::make_unique<stack_pool>(size, stack_guard_));
+  return *sized_stacks_.back();
 }
 
 void runtime_core::submit(fiber* f, bool woken) noexcept {
@@ -99,6 +118,7 @@ void runtime_core::notify_work() noexcept {
 runtime_core::~runtime_core() { shut_down(); }
 
 void runtime_core::shut_down() {
+  dump_on_signal_.reset();
   stop_workers();
 
   worker& host = *workers_.front();
@@ -112,7 +132,10 @@ void runtime_core::shut_down() {
   blocking_.stop();  // waits for calls in progress; their fibers become runnable
   run_all_runnable(host);
   report_stuck_fibers();
-  for (auto& w : workers_) stacks_.drain(w->stacks);
+  for (auto& w : workers_) {
+    w->flush_remote_ends();  // fibers the host ended for them
+    stacks_.drain(w->stacks);
+  }
   reactor_->orphan();  // sockets may keep it alive (socket_fd); nobody polls it now
   set_current_worker(outer);
 }
@@ -143,7 +166,9 @@ void runtime_core::run_all_runnable(worker& host) {
 
 void runtime_core::cancel_suspended(worker& host) {
   std::vector<fiber*> parked;
-  stacks_.for_each_in_use([&](stack_block& s) { parked.push_back(s.owner); });
+  for_each_stack_pool([&](stack_pool& p) {
+    p.for_each_in_use([&](stack_block& s) { parked.push_back(s.owner); });
+  });
   std::sort(parked.begin(), parked.end(), [](fiber* a, fiber* b) { return a->sched.id > b->sched.id; });
   // A fiber cancelled here may finish and free other fibers of the list: hold
   // a reference to each until the pass is over.
@@ -158,7 +183,7 @@ void runtime_core::cancel_suspended(worker& host) {
 
 void runtime_core::report_stuck_fibers() {
   std::size_t stuck = 0;
-  stacks_.for_each_in_use([&](stack_block&) { ++stuck; });
+  for_each_stack_pool([&](stack_pool& p) { p.for_each_in_use([&](stack_block&) { ++stuck; }); });
   if (stuck)
     std::fprintf(stderr,
                  "spindle: %zu fiber(s) stayed blocked while the runtime shut down (their stacks "

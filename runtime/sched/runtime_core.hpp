@@ -13,28 +13,32 @@
 // Shutdown (`stopping`): see runtime_core.cpp, ~runtime_core().
 #pragma once
 
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <spindle/detail/blocking_job.hpp>
+#include <spindle/detail/caller_id.hpp>
+#include <vector>
+
 #include "fiber/stack_pool.hpp"
 #include "io/reactor.hpp"
+#include "observe/fiber_registry.hpp"
 #include "sched/blocking_pool.hpp"
 #include "sched/global_queue.hpp"
 #include "sched/idle_set.hpp"
 #include "sched/parker.hpp"
 #include "sched/worker.hpp"
+#include "sync/annotated_mutex.hpp"
 #include "wait/timer_queue.hpp"
-
-#include <spindle/detail/blocking_job.hpp>
-#include <spindle/detail/caller_id.hpp>
-
-#include <atomic>
-#include <functional>
-#include <memory>
-#include <vector>
 
 namespace spindle {
 struct options;
 }  // namespace spindle
 
 namespace spindle::detail {
+
+class dump_on_signal;
 
 class runtime_core {
  public:
@@ -70,6 +74,28 @@ class runtime_core {
 
   stack_pool& stacks() noexcept { return stacks_; }
 
+  // Every live fiber (observe/fiber_registry.hpp).
+  fiber_registry& registry() noexcept { return registry_; }
+
+  // The pool for a fiber's own stack size (fiber_options::stack_size): the
+  // runtime's pool when `bytes` fits in its stacks, else a pool of stacks of
+  // the next power of two, made on first use and kept until the runtime
+  // ends. Throws std::invalid_argument beyond stack_pool::max_stack_size.
+  stack_pool& stacks_for(std::size_t bytes);
+
+  // Calls fn(stack_pool&) for the runtime's pool and every sized one.
+  template <class Fn>
+  void for_each_stack_pool(Fn&& fn) {
+    fn(stacks_);
+    std::lock_guard<annotated_mutex> g(sized_stacks_lock_);
+    for (auto& p : sized_stacks_) fn(*p);
+  }
+
+  // For runtime::dump() and runtime::metrics() (observe/).
+  const std::vector<std::unique_ptr<worker>>& workers() const noexcept { return workers_; }
+  std::size_t timers_pending() noexcept { return timers_.size(); }
+  blocking_pool::counts blocking_counts() noexcept { return blocking_.current_counts(); }
+
   // Shared with every socket attached to it (socket_fd), so a socket that
   // outlives the runtime can still detach and close safely.
   const std::shared_ptr<detail::reactor>& reactor() const noexcept { return reactor_; }
@@ -104,12 +130,18 @@ class runtime_core {
   const std::function<void(std::size_t)> on_worker_start_;
   const std::function<void(std::size_t)> on_worker_stop_;
   stack_pool stacks_;
+  annotated_mutex sized_stacks_lock_;
+  std::vector<std::unique_ptr<stack_pool>> sized_stacks_ SPINDLE_GUARDED_BY(sized_stacks_lock_);
+  const bool stack_guard_;
   timer_queue timers_;
   std::shared_ptr<detail::reactor> reactor_;
   global_queue global_;
   idle_set idle_;
   std::vector<std::unique_ptr<worker>> workers_;
+  fiber_registry registry_;
   blocking_pool blocking_;
+  // options::dump_signal (null when 0); stopped first at shutdown.
+  std::unique_ptr<dump_on_signal> dump_on_signal_;
   // Who blocks in reactor_->poll() (parker.hpp); a cache line of its own.
   driver_seat driver_;
   // Read on every switch: a cache line of its own, away from the driver flags.

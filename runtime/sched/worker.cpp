@@ -71,15 +71,49 @@ void worker::release_finished(fiber* f) noexcept {
   tsan_destroy_fiber(s->san.tsan_fiber);
   s->san.tsan_fiber = nullptr;
   f->sched.stack = nullptr;
-  rt.stacks_.release(stacks, s);
-  f->release();
+  if (s->pool == &rt.stacks_) [[likely]]
+    rt.stacks_.release(stacks, s);
+  else
+    s->pool->release_shared(s);
+  if (!f->ended.load(std::memory_order_relaxed)) {
+    f->release();
+  } else if (remote_ends.count == fiber_registry::remote_ends::capacity) {
+    flush_remote_ends();  // the batch held the run reference
+  }
+}
+
+fiber_registry& worker::rt_registry() noexcept {
+  return rt.registry_;
+}
+
+void worker::flush_remote_ends() noexcept {
+  if (remote_ends.count == 0) return;
+  rt.registry_.flush(remote_ends);
+  counters.ended_unflushed.store(0, std::memory_order_relaxed);
 }
 
 fiber* worker::periodic_check() noexcept {
-  if (!rt.timers_.empty()) rt.timers_.fire_due(clock::now());
+  const clock::time_point now = clock::now();
+  coarse_now = now.time_since_epoch().count();
+  if (!rt.timers_.empty()) rt.timers_.fire_due(now);
   parker::poll_io_nonblocking(*this);
   fiber* f;
   return rt.global_.try_pop(f) ? f : nullptr;
+}
+
+void worker::enter_busy() noexcept {
+  const std::int64_t now = clock::now().time_since_epoch().count();
+  coarse_now = now;
+  counters.busy_since.store(now, std::memory_order_relaxed);
+}
+
+void worker::leave_busy() noexcept {
+  flush_remote_ends();
+  const std::int64_t now = clock::now().time_since_epoch().count();
+  const std::int64_t since = counters.busy_since.load(std::memory_order_relaxed);
+  worker_counters::bump(counters.busy_ns, static_cast<std::uint64_t>(now - since));
+  counters.busy_since.store(0, std::memory_order_relaxed);
+  worker_counters::bump(counters.parks);
 }
 
 fiber* worker::take_global() noexcept {
@@ -99,12 +133,18 @@ fiber* worker::steal() noexcept {
     for (std::size_t k = 0; k < n; ++k) {
       worker& v = *rt.workers_[(start + k) % n];
       if (&v == this) continue;
-      if (fiber* f = v.local.steal_into(local)) return f;
+      if (fiber* f = v.local.steal_into(local)) {
+        worker_counters::bump(counters.steals);
+        return f;
+      }
       // The runnext slot is stealable too, so a fiber cannot be stranded
       // behind a worker busy with one long-running fiber (tokio#4730); not on
       // the first round, to leave message-passing pairs on their worker.
       if (round > 0 && v.runnext.load(std::memory_order_relaxed)) {
-        if (fiber* f = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) return f;
+        if (fiber* f = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+          worker_counters::bump(counters.steals);
+          return f;
+        }
       }
     }
     if (fiber* f = take_global()) return f;
@@ -145,7 +185,9 @@ fiber* worker::find_work() {
     // listing itself as parked (idle_set.hpp), so no submission is missed.
     if (rt.idle_.park(index, searching) && any_work_visible()) rt.notify_work();
     searching = false;
+    leave_busy();
     parker_.park(*this);
+    enter_busy();
     searching = rt.idle_.unpark_self(index);
     if (std::exchange(polled_work, false)) rt.notify_work();  // the park polled
   }
@@ -177,10 +219,12 @@ void worker::run() {
   set_current_worker(this);
   stack_overflow_guard guard;  // alternate signal stack for the overflow report
   bind_scheduler_context(sched_san);
+  enter_busy();
   while (fiber* f = find_work()) {
     if (claim_start(f)) resume_from_scheduler(*this, f);
   }
   rt.stacks_.drain(stacks);
+  leave_busy();
   set_current_worker(nullptr);
   call_hook(rt.on_worker_stop_, "on_worker_stop", index);
 }

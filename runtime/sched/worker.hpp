@@ -13,19 +13,19 @@
 // is one jump, not two.
 #pragma once
 
-#include "fiber/sanitizers.hpp"
-#include "fiber/stack_pool.hpp"
-#include "sched/context.hpp"
-#include "sched/parker.hpp"
-#include "sched/run_queue.hpp"
-
+#include <atomic>
+#include <cstdint>
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/fast_random.hpp>
 #include <spindle/detail/waiter.hpp>
-
-#include <atomic>
-#include <cstdint>
 #include <thread>
+
+#include "fiber/sanitizers.hpp"
+#include "fiber/stack_pool.hpp"
+#include "observe/fiber_registry.hpp"
+#include "sched/context.hpp"
+#include "sched/parker.hpp"
+#include "sched/run_queue.hpp"
 
 namespace spindle::detail {
 
@@ -34,6 +34,27 @@ class runtime_core;
 // What the next context does to the fiber that just switched away, once it
 // is off its stack (the park protocol: see fiber_switch.cpp).
 enum class after_switch_action : std::uint8_t { none, requeue, park, park_cancellable, finish };
+
+// A worker's counters for runtime::metrics(). Written only by the worker's
+// thread (a relaxed load and store, no read-modify-write: nobody else
+// writes), read by anyone; a cache line of their own, so a reader never
+// slows the worker down by more than a line transfer.
+struct alignas(64) worker_counters {
+  std::atomic<std::uint64_t> fibers_run{0};  // switches into a fiber
+  std::atomic<std::uint64_t> steals{0};      // fibers taken from other workers
+  std::atomic<std::uint64_t> parks{0};       // times the worker went idle
+  std::atomic<std::uint64_t> io_polls{0};    // reactor polls
+  std::atomic<std::uint64_t> busy_ns{0};     // time out of its park, up to its last park
+  std::atomic<std::int64_t> busy_since{0};   // when it last left its park (steady ns); 0: parked
+  std::atomic<std::uint64_t> io_waits_begun{0};   // IO waits parked here ...
+  std::atomic<std::uint64_t> io_waits_ended{0};   // ... and resumed here (the sums differ by
+                                                  // the IO waits in progress)
+  std::atomic<std::uint64_t> ended_unflushed{0};  // fibers in remote_ends (still counted alive)
+
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
 
 class worker {
  public:
@@ -105,6 +126,23 @@ class worker {
   // on every switch (set once, by shutdown, before the workers are woken).
   std::atomic<bool> stopping{false};
   std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
+  // A clock for "waiting since" in the dump, refreshed at every periodic
+  // check and every wake from a park: a read of it costs nothing, unlike
+  // clock::now() on every park. Steady nanoseconds.
+  std::int64_t coarse_now = 0;
+
+  worker_counters counters;
+  // Fibers that ended here but belong to another registry shard
+  // (observe/fiber_registry.hpp); flushed when full, idle and at the end.
+  fiber_registry::remote_ends remote_ends;
+
+  // A fiber ends on this worker, on its own stack: leaves the registry now,
+  // or joins remote_ends (see fiber_registry).
+  void unregister_at_end(fiber& f) noexcept {
+    if (!rt_registry().remove_at_end(f, index, remote_ends))
+      counters.ended_unflushed.store(remote_ends.count, std::memory_order_relaxed);
+  }
+  void flush_remote_ends() noexcept;
 
  private:
   fiber* periodic_check() noexcept;    // every 61st next_local(): timers, IO, global queue
@@ -113,6 +151,11 @@ class worker {
   fiber* steal() noexcept;
   fiber* take_global() noexcept;
   bool any_work_visible() noexcept;
+  // Around a park: busy time and the park count (counters), the coarse clock.
+  void enter_busy() noexcept;
+  void leave_busy() noexcept;
+
+  fiber_registry& rt_registry() noexcept;
 
   parker parker_;
   std::thread thread_;

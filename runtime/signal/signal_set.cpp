@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <bit>
+#include <spindle/select.hpp>
 #include <spindle/signal_set.hpp>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,7 @@ signal_set::signal_set(std::initializer_list<int> signals)
 
 signal_set::signal_set(std::span<const int> signals)
     : listens_(checked_mask(signals)), ready_(std::popcount(listens_)) {
+  detail::chan_access::state(ready_).recv_kind = detail::wait_kind::signal;
   detail::signal_hub::attach(*this);
 }
 

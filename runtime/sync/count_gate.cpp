@@ -31,7 +31,7 @@ bool count_gate::wait_slow(clock::time_point deadline) {
     if (count_.load(std::memory_order_acquire) == 0) return true;
     queue_.push_back(node);
   }
-  const wake r = w.park({wait_kind::count_gate, this}, deadline, [&] {
+  const wake r = w.park({kind_, this}, deadline, [&] {
     std::lock_guard<spinlock> g(spin_);
     queue_.erase_if_linked(node);
   });

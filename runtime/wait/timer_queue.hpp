@@ -37,6 +37,11 @@ class timer_queue {
     return clock::time_point(clock::duration(next_.load(std::memory_order_acquire)));
   }
   bool empty() const noexcept { return next_.load(std::memory_order_relaxed) == never; }
+  // Deadlines queued now (runtime::metrics); takes the lock.
+  std::size_t size() noexcept {
+    std::lock_guard<spinlock> g(lock_);
+    return heap_.size();
+  }
 
  private:
   static constexpr clock::rep never = std::numeric_limits<clock::rep>::max();

@@ -3,6 +3,7 @@
 #include <spindle/detail/waiter.hpp>
 
 #include "fiber/fiber_switch.hpp"
+#include "observe/wait_recording.hpp"
 #include "sched/context.hpp"
 #include "sched/runtime_core.hpp"
 #include "wait/thread_parker.hpp"
@@ -96,7 +97,10 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
     rt.add_timer(timer_);
   }
   const bool hosted = cancellable && who != self && set_parked_host(*who, self);
+  worker& w = *current_worker();
+  begin_wait_record(w, *who, why);
   park_current(uncancellable ? nullptr : this, cancellable);
+  end_wait_record(*current_worker(), *who, why.kind);
   // Resumed by an unpark, the park word is `running` again (the unparker
   // stored it before it submitted us). Anything else: a cancellation woke us.
   const wake r =

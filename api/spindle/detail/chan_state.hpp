@@ -57,6 +57,9 @@ class chan_state {
   explicit chan_state(std::size_t capacity) : buffer_(capacity) {}
 
   spinlock lock;
+  // What a blocked receiver reports it waits on (the dump): a signal_set's
+  // channel says `signal`. Set before the channel is shared.
+  wait_kind recv_kind = wait_kind::channel_recv;
 
   // Fixed at construction: readable without the lock.
   std::size_t capacity() const noexcept SPINDLE_NO_THREAD_SAFETY_ANALYSIS {

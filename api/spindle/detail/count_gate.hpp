@@ -29,7 +29,9 @@ namespace spindle::detail {
 
 class count_gate {
  public:
-  explicit constexpr count_gate(std::ptrdiff_t count) noexcept : count_(count) {}
+  // `kind`: what a waiter reports it waits on (latch or wait_group).
+  constexpr count_gate(std::ptrdiff_t count, wait_kind kind) noexcept
+      : count_(count), kind_(kind) {}
   ~count_gate();
   count_gate(const count_gate&) = delete;
   count_gate& operator=(const count_gate&) = delete;
@@ -81,6 +83,7 @@ class count_gate {
   bool wait_slow(clock::time_point deadline);
 
   std::atomic<std::ptrdiff_t> count_;
+  const wait_kind kind_;
   spinlock spin_;
   wait_queue queue_ SPINDLE_GUARDED_BY(spin_);
 };

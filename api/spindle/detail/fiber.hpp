@@ -15,9 +15,14 @@
 #include <functional>
 #include <optional>
 #include <spindle/detail/cancel_state.hpp>
+#include <spindle/detail/fiber_name.hpp>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+namespace spindle {
+struct fiber_options;
+}
 
 namespace spindle::detail {
 
@@ -52,6 +57,26 @@ struct fiber_sched_state {
   fiber* spill_next = nullptr;
 };
 
+// What a fiber waits on, for the dump (runtime/observe/dump.cpp). Written by
+// the fiber (or the joiner running it inline) in the park door
+// (runtime/wait/waiter.cpp) before it parks and cleared when it resumes;
+// read by the dump from any thread. All relaxed: the dump's view is a
+// snapshot, and what it must not get wrong it checks twice (`seq`) or pins.
+//
+// `kind` holds a wait_kind, plus `pinned` while the dump reads the mutex a
+// fiber waits on: the fiber cannot clear a pinned kind (it spins until the
+// pin goes), so the mutex, which outlives every wait inside it, is alive
+// while the dump reads who holds it. Only mutex waits pay for that (their
+// clear is a CAS, every other wait's a store).
+struct wait_record {
+  static constexpr std::uint32_t pinned = 0x100;
+  std::atomic<std::uint32_t> kind{0};
+  std::atomic<std::uint32_t> seq{0};         // +1 at every park: same seq, same wait
+  std::atomic<const void*> object{nullptr};  // the primitive, or null
+  std::atomic<std::int64_t> detail{0};       // fd; joined fiber's id; sleep deadline (ns)
+  std::atomic<std::int64_t> since{0};        // when the wait began (steady ns, coarse)
+};
+
 // join_state values; any other value is the address of the joining waiter.
 inline constexpr std::uintptr_t join_running = 0;
 inline constexpr std::uintptr_t join_done = 1;
@@ -76,6 +101,21 @@ class fiber {
   // Its fiber_local values (spindle/fiber_local.hpp), created on first use;
   // touched only by code running as this fiber, destroyed when its body ends.
   local_values* locals = nullptr;
+
+  // Seeing inside (runtime/observe/): the name (see fiber_name.hpp for who
+  // may touch it), what it waits on, and its links in the runtime's
+  // registry of live fibers (guarded by the lock of shard `shard`).
+  fiber_name name;
+  wait_record wait;
+  fiber* registry_prev = nullptr;
+  fiber* registry_next = nullptr;
+  std::uint32_t shard = 0;
+  // Ended, but still linked in its shard until a worker's batch is flushed;
+  // the dump skips it.
+  std::atomic<bool> ended{false};
+  // Bytes of stack this fiber asked for (fiber_options::stack_size); 0 = the
+  // runtime's. Written before the fiber is published, read at its first run.
+  std::uint32_t stack_request = 0;
 
   virtual ~fiber() { delete cancel_more; }
 
@@ -159,6 +199,10 @@ using spawn_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>
 
 // Implemented in runtime/: hand a new fiber to a runtime / wait for a fiber.
 void submit_new(runtime_core& rt, fiber* f);
+// With fiber_options (a name, a stack size): validates them first; on a
+// throw (std::invalid_argument, std::bad_alloc) the fiber is destroyed
+// unstarted and never submitted.
+void submit_new(runtime_core& rt, fiber* f, const fiber_options& o);
 runtime_core& current_runtime_or_throw(const char* what);
 runtime_core* current_runtime() noexcept;
 // The running fiber, or null on a plain thread. Never cached across a

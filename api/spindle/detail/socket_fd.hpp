@@ -60,6 +60,7 @@
 #include <spindle/detail/clock.hpp>
 #include <spindle/detail/io_dir.hpp>
 #include <spindle/detail/spinlock.hpp>
+#include <spindle/detail/waiter.hpp>
 
 namespace spindle::detail {
 
@@ -119,7 +120,9 @@ class socket_fd {
   // operation_canceled when the socket is closed meanwhile (or was). Call it
   // inside a `use` (or on a socket no other fiber can see yet). `what`
   // prefixes the error message.
-  bool wait(io_dir dir, clock::time_point deadline, const char* what);
+  // `kind`: what a waiting fiber reports in the dump (reactor::wait).
+  bool wait(io_dir dir, clock::time_point deadline, const char* what,
+            wait_kind kind = wait_kind::none);
 
   // Sleeps until `until`, whatever the descriptor's readiness; a close()
   // meanwhile cuts it short with operation_canceled, as it does a wait.

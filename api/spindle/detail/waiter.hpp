@@ -93,7 +93,8 @@ enum class wait_kind : std::uint8_t {
   shared_mutex,
   semaphore,
   condition,
-  count_gate,  // latch::wait, wait_group::wait
+  latch,
+  wait_group,
   barrier,
   channel_send,
   channel_recv,
@@ -103,12 +104,19 @@ enum class wait_kind : std::uint8_t {
   sleep,
   io_read,
   io_write,
+  io_accept,
+  io_connect,
   blocking_call,  // run_blocking: the call runs on a pool thread
+  signal,         // signal_set::wait
 };
 
+// `detail`: what the dump prints besides the object: the descriptor of an IO
+// wait, the id of the fiber a join waits for, a sleep's deadline (steady
+// clock nanoseconds).
 struct wait_reason {
   wait_kind kind = wait_kind::none;
   const void* object = nullptr;
+  std::int64_t detail = 0;
 };
 
 // A deadline registered with a runtime's timer_queue. Intrusive in the waiter.

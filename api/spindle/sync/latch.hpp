@@ -28,7 +28,7 @@ namespace spindle {
 
 class latch {
  public:
-  explicit latch(std::ptrdiff_t count) : gate_(checked(count)) {}
+  explicit latch(std::ptrdiff_t count) : gate_(checked(count), detail::wait_kind::latch) {}
   latch(const latch&) = delete;
   latch& operator=(const latch&) = delete;
 

@@ -40,6 +40,9 @@
 namespace spindle {
 
 class condition_variable;
+namespace detail {
+struct mutex_inspect;
+}
 
 class mutex {
  public:
@@ -94,6 +97,7 @@ class mutex {
 
  private:
   friend class condition_variable;
+  friend struct detail::mutex_inspect;  // the dump reads owner_ (runtime/observe/dump.cpp)
 
   // state_ bits. `locked` and `woken` may change without spin_; `waiters` and
   // `handoff` change only under spin_. Invariant: handoff implies locked (the

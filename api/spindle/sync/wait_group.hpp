@@ -51,7 +51,7 @@ class wait_group {
   }
 
  private:
-  detail::count_gate gate_{0};
+  detail::count_gate gate_{0, detail::wait_kind::wait_group};
 };
 
 }  // namespace spindle
