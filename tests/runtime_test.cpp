@@ -139,7 +139,12 @@ TEST(Runtime, YieldRunsEveryReadyFiberFirst) {
 }
 
 TEST(Runtime, WorkSpreadsToOtherWorkers) {
-  spindle::runtime rt(spindle::options{.workers = 2});
+  spindle::options o{.workers = 2};
+  // The spawning fiber joins children inline for over 100 ms without a
+  // switch: with the stall monitor on, its spare thread would take some of
+  // them, a third thread. This test is about the workers stealing.
+  o.stall_threshold = std::chrono::nanoseconds(0);
+  spindle::runtime rt(o);
   std::set<std::thread::id> seen;
   std::mutex m;
   rt.block_on([&] {

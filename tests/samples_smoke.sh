@@ -20,6 +20,7 @@ smoke_args() {  # the arguments that make sample $1 end by itself
     primes) echo "--limit 500000" ;;
     chat_server) echo "--self-test 20 --lines 50" ;;
     kv_server) echo "--self-test 50 --requests 200" ;;
+    spindle_top) echo "--seconds 2 --clients 4 --dump 1" ;;
     *) return 1 ;;
   esac
 }
@@ -35,6 +36,7 @@ bad_args() {  # option lists that sample $1 must refuse, one per line
     fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
     pipeline) printf '%s\n' "--items -5" "--stage-workers 0" ;;
     primes) printf '%s\n' "--limit 12abc" "--block 0" ;;
+    spindle_top) printf '%s\n' "--seconds 0" "--clients -1" "--dump 2" ;;
   esac
   case $1 in
     primes) ;;

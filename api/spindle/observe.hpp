@@ -52,6 +52,15 @@ struct runtime_metrics {
   std::size_t io_waiting = 0;           // fibers waiting for a socket or descriptor
 };
 
+// A worker that has run one fiber for longer than options::stall_threshold
+// (options::on_stall receives it).
+struct stall_report {
+  std::size_t worker = 0;                   // the stalled worker's index
+  std::uint64_t fiber_id = 0;               // the fiber it runs
+  std::string fiber_name;                   // its name ("" if none)
+  std::chrono::nanoseconds running_for{0};  // how long it has run without a switch
+};
+
 namespace this_fiber {
 
 // Names the calling fiber (see fiber_options::name). Throws std::logic_error

@@ -73,6 +73,18 @@ struct options {
   // comes back when the runtime goes) and the dump is formatted on a thread
   // of its own, not in the signal handler.
   int dump_signal = 0;
+  // A monitor thread (Go's sysmon) notices a worker that has run one fiber
+  // for longer than this without a switch: it reports it (on_stall, or by
+  // default one line on stderr) and hands the stalled worker's runnable
+  // fibers, due timers and IO polling to a spare thread until the fiber
+  // switches, so sleepers, timeouts and sockets of other fibers are served
+  // within the threshold plus a few milliseconds. The monitor wakes every
+  // threshold/4 (1 to 10 ms) while a worker is busy, and not at all while
+  // every worker is idle. 0 = off (no monitor thread).
+  std::chrono::nanoseconds stall_threshold = std::chrono::milliseconds(100);
+  // Called on the monitor thread for each stall (once per stall); null = the
+  // default report. What it throws is reported on stderr and ignored.
+  std::function<void(const stall_report&)> on_stall = nullptr;
 };
 
 class runtime {

@@ -12,6 +12,7 @@
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_overflow.hpp"
 #include "observe/dump_on_signal.hpp"
+#include "observe/stall_monitor.hpp"
 #include "sched/context.hpp"
 #include "sched/cpu_quota.hpp"
 
@@ -51,6 +52,8 @@ runtime_core::runtime_core(const options& opts)
   for (std::size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<worker>(*this, static_cast<std::uint32_t>(i)));
   try {
+    if (opts.stall_threshold.count() > 0)
+      monitor_ = std::make_unique<stall_monitor>(*this, opts.stall_threshold, opts.on_stall);
     for (auto& w : workers_) w->start();
     if (opts.dump_signal)
       dump_on_signal_ = std::make_unique<dump_on_signal>(*this, opts.dump_signal);
@@ -118,6 +121,7 @@ void runtime_core::notify_work() noexcept {
 runtime_core::~runtime_core() { shut_down(); }
 
 void runtime_core::shut_down() {
+  if (monitor_) monitor_->stop();
   dump_on_signal_.reset();
   stop_workers();
 

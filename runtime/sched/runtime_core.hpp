@@ -39,6 +39,7 @@ struct options;
 namespace spindle::detail {
 
 class dump_on_signal;
+class stall_monitor;
 
 class runtime_core {
  public:
@@ -140,6 +141,9 @@ class runtime_core {
   std::vector<std::unique_ptr<worker>> workers_;
   fiber_registry registry_;
   blocking_pool blocking_;
+  // options::stall_threshold (null when 0): made before the workers start,
+  // stopped first at shutdown, destroyed after the workers (they call it).
+  std::unique_ptr<stall_monitor> monitor_;
   // options::dump_signal (null when 0); stopped first at shutdown.
   std::unique_ptr<dump_on_signal> dump_on_signal_;
   // Who blocks in reactor_->poll() (parker.hpp); a cache line of its own.

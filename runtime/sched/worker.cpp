@@ -1,10 +1,5 @@
 #include "sched/worker.hpp"
 
-#include "fiber/fiber_switch.hpp"
-#include "sched/runtime_core.hpp"
-#include "fiber/stack_overflow.hpp"
-#include "sched/thread_start.hpp"
-
 #include <pthread.h>
 
 #include <cstdio>
@@ -12,6 +7,12 @@
 #include <functional>
 #include <string>
 #include <utility>
+
+#include "fiber/fiber_switch.hpp"
+#include "fiber/stack_overflow.hpp"
+#include "observe/stall_monitor.hpp"
+#include "sched/runtime_core.hpp"
+#include "sched/thread_start.hpp"
 
 namespace spindle::detail {
 namespace {
@@ -104,7 +105,9 @@ fiber* worker::periodic_check() noexcept {
 void worker::enter_busy() noexcept {
   const std::int64_t now = clock::now().time_since_epoch().count();
   coarse_now = now;
-  counters.busy_since.store(now, std::memory_order_relaxed);
+  // seq_cst, then the monitor's flag: see stall_monitor.hpp.
+  counters.busy_since.store(now, std::memory_order_seq_cst);
+  if (rt.monitor_) rt.monitor_->on_worker_busy();
 }
 
 void worker::leave_busy() noexcept {
@@ -211,6 +214,49 @@ void call_hook(const std::function<void(std::size_t)>& hook, const char* which,
 }
 
 }  // namespace
+
+fiber* worker::take_from_stalled() noexcept {
+  for (auto& v : rt.workers_) {
+    if (!v->stalled.load(std::memory_order_relaxed)) continue;
+    if (fiber* f = v->local.steal_into(local)) return f;
+    if (v->runnext.load(std::memory_order_relaxed)) {
+      if (fiber* f = v->runnext.exchange(nullptr, std::memory_order_acq_rel)) return f;
+    }
+  }
+  return nullptr;
+}
+
+void worker::serve_stalls(const std::atomic<bool>& active) {
+  enter_busy();
+  while (active.load(std::memory_order_acquire) && !rt.stopping()) {
+    fiber* f = next_local();
+    if (!f) f = take_from_stalled();
+    if (!f) f = take_global();
+    if (!f) {
+      // Nothing runnable: what the stalled worker would have done between
+      // its fibers. A short sleep, not a park: this thread is not in the
+      // idle set, and it serves only while a stall lasts.
+      const clock::time_point now = clock::now();
+      if (!rt.timers_.empty()) rt.timers_.fire_due(now);
+      parker::poll_io_nonblocking(*this);
+      if (!(f = next_local())) {
+        const clock::time_point next = rt.timers_.next_deadline();
+        std::this_thread::sleep_until(std::min(next, now + std::chrono::milliseconds(1)));
+        continue;
+      }
+    }
+    if (claim_start(f)) resume_from_scheduler(*this, f);
+  }
+  // Retire: what it still holds goes where every worker can take it.
+  bool handed = false;
+  for (fiber* f; (f = local.pop()) || (f = runnext.exchange(nullptr, std::memory_order_acq_rel));) {
+    rt.global_.push(f);
+    handed = true;
+  }
+  if (handed) rt.notify_work();
+  leave_busy();
+  rt.stacks_.drain(stacks);
+}
 
 void worker::run() {
   const std::string name = "spindle-w" + std::to_string(index);

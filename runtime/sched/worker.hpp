@@ -95,6 +95,16 @@ class worker {
   // The scheduler loop: runs fibers until the runtime stops.
   void run();
 
+  // The loop of the spare worker (observe/stall_monitor.hpp), on the
+  // monitor's spare thread, while `active`: runs its own fibers, the
+  // runnable fibers of every worker marked `stalled`, the global queue,
+  // due timers and IO; then hands what it still holds to the global queue.
+  void serve_stalls(const std::atomic<bool>& active);
+
+  // Set by the stall monitor while this worker runs one fiber past the
+  // threshold: the spare takes fibers from its queues meanwhile.
+  std::atomic<bool> stalled{false};
+
   runtime_core& rt;
   const std::uint32_t index;
 
@@ -149,6 +159,7 @@ class worker {
   void push_overflow(fiber* f) noexcept;  // the ring is full
   fiber* find_work();                  // scheduler loop: local, global, timers, IO, steal; parks
   fiber* steal() noexcept;
+  fiber* take_from_stalled() noexcept;  // serve_stalls
   fiber* take_global() noexcept;
   bool any_work_visible() noexcept;
   // Around a park: busy time and the park count (counters), the coarse clock.
