@@ -8,7 +8,6 @@
 #include <atomic>
 #include <chrono>
 #include <latch>
-#include <regex>
 #include <shared_mutex>
 #include <spindle/spindle.hpp>
 #include <sstream>
@@ -63,20 +62,91 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
-// Lines of the form the dump promises.
-bool well_formed(const std::string& line) {
-  static const std::regex header(R"(^spindle runtime: \d+ workers, \d+ fibers, .*$)");
-  static const std::regex fiber(
-      R"(^fiber \d+ "([^"\\]|\\.)*" (running|runnable|waiting [a-z_]+( .*)?)$)");
-  static const std::regex worker(
-      R"(^worker \d+: (running fiber \d+|scheduling|idle), queue \d+, fibers run \d+$)");
-  static const std::regex deadlock(
-      R"(^deadlock:( fiber \d+ "([^"\\]|\\.)*" \([a-z_ ]+\) ->)+ fiber \d+$)");
-  return std::regex_match(line, header) || std::regex_match(line, fiber) ||
-         std::regex_match(line, worker) || std::regex_match(line, deadlock);
+// A cursor over one dump line, for well_formed().
+struct line_reader {
+  std::string_view rest;
+  bool take(std::string_view word) {
+    if (rest.substr(0, word.size()) != word) return false;
+    rest.remove_prefix(word.size());
+    return true;
+  }
+  bool number() {
+    std::size_t n = 0;
+    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+    rest.remove_prefix(n);
+    return n > 0;
+  }
+  // "..." with \" \\ \xNN escapes and no raw control characters.
+  bool quoted() {
+    if (!take("\"")) return false;
+    while (!rest.empty()) {
+      const char c = rest.front();
+      rest.remove_prefix(1);
+      if (c == '"') return true;
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      if (c == '\\') {
+        if (rest.empty()) return false;
+        const char e = rest.front();
+        rest.remove_prefix(e == 'x' ? 3 : 1);
+      }
+    }
+    return false;
+  }
+  bool word() {  // [a-z_ ]+ up to ')'
+    std::size_t n = 0;
+    while (n < rest.size() && ((rest[n] >= 'a' && rest[n] <= 'z') || rest[n] == '_' || rest[n] == ' ')) ++n;
+    rest.remove_prefix(n);
+    return n > 0;
+  }
+};
+
+// Lines of the forms the dump promises.
+bool well_formed(const std::string& text) {
+  if (text.rfind("spindle runtime: ", 0) == 0) {
+    line_reader r{std::string_view(text).substr(17)};
+    return r.number() && r.take(" workers, ") && r.number() && r.take(" fibers, ");
+  }
+  line_reader r{text};
+  if (r.take("fiber ")) {
+    if (!r.number() || !r.take(" ") || !r.quoted()) return false;
+    if (r.rest == " running" || r.rest == " runnable") return true;
+    return r.take(" waiting ") && r.word();
+  }
+  if (r.take("worker ")) {
+    if (!r.number() || !r.take(": ")) return false;
+    if (r.take("running fiber ")) {
+      if (!r.number()) return false;
+    } else if (!r.take("scheduling") && !r.take("idle")) {
+      return false;
+    }
+    return r.take(", queue ") && r.number() && r.take(", fibers run ") && r.number() && r.rest.empty();
+  }
+  if (r.take("deadlock:")) {
+    int members = 0;
+    while (r.take(" fiber ")) {
+      if (!r.number()) return false;
+      if (r.rest.empty()) return members >= 1;
+      if (!r.take(" ") || !r.quoted() || !r.take(" (") || !r.word() || !r.take(") ->")) return false;
+      ++members;
+    }
+  }
+  return false;
 }
 
 }  // namespace
+
+// The checker the dump tests rely on accepts the promised forms only.
+TEST(Dump, LineCheckerRejectsMalformedLines) {
+  EXPECT_TRUE(well_formed(R"(fiber 3 "a \"b\" \x0a" waiting mutex 0x1 held by fiber 2 for 5ms)"));
+  EXPECT_TRUE(well_formed("worker 1: idle, queue 0, fibers run 7"));
+  EXPECT_TRUE(well_formed(R"(deadlock: fiber 1 "a" (mutex) -> fiber 2 "b" (join) -> fiber 1)"));
+  EXPECT_FALSE(well_formed(R"(fiber 3 "unterminated running)"));
+  EXPECT_FALSE(well_formed(R"(fiber 3 "x" sleeping)"));
+  EXPECT_FALSE(well_formed("fiber x \"a\" running"));
+  EXPECT_FALSE(well_formed("worker 1: idle, queue 0"));
+  EXPECT_FALSE(well_formed(R"(deadlock: fiber 1 "a" (mutex) ->)"));
+  EXPECT_FALSE(well_formed("something else"));
+}
 
 TEST(Names, SpawnOptionsAndSetName) {
   spindle::runtime rt(spindle::test::two_workers());
@@ -402,9 +472,9 @@ TEST(Dump, EveryLiveFiberOnExactlyOneLine) {
   });
   std::vector<int> seen(static_cast<std::size_t>(n), 0);
   for (const std::string& line : lines_of(d)) {
-    std::smatch m;
-    static const std::regex named(R"re(^fiber \d+ "n(\d+)" )re");
-    if (std::regex_search(line, m, named)) ++seen[std::stoul(m[1])];
+    const std::size_t at = line.find(" \"n");
+    if (line.rfind("fiber ", 0) != 0 || at == std::string::npos) continue;
+    ++seen[std::stoul(line.substr(at + 3))];
   }
   for (int i = 0; i < n; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], 1) << "n" << i;
   EXPECT_TRUE(contains(d, "spindle runtime: 2 workers, " + std::to_string(n) + " fibers"))
