@@ -178,10 +178,10 @@ void resume_from_scheduler(worker& w, fiber* f);
 
 // Parks the running fiber until unpark_fiber(), or, if `cancellable`, until a
 // cancellation request (wake_cancelled). `on`: the waiter shutdown may
-// cancel, or null for a wait that must not be cancelled.
-[[gnu::always_inline]] inline void park_current(waiter* on, bool cancellable) {
+// cancel, or null for a wait that must not be cancelled. `w`: the calling
+// fiber's worker, just read (current_worker()).
+[[gnu::always_inline]] inline void park_current(worker& w, waiter* on, bool cancellable) {
   using namespace switch_detail;
-  worker& w = *current_worker();
   fiber* self = w.current;
   if (self->sched.park.load(std::memory_order_acquire) == park_woken) {
     self->sched.park.store(park_running, std::memory_order_relaxed);

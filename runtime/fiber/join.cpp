@@ -40,7 +40,7 @@ bool try_run_inline(fiber& f) {
     fiber* joiner;
     ~identity_scope() {
       self->sched.inline_child = outer;
-      end_wait_record(*current_worker(), *joiner, wait_kind::join);
+      end_wait_record(*joiner, wait_kind::join);
     }
   } scope{self, std::exchange(self->sched.inline_child, &f), joiner};
   try {

@@ -7,6 +7,7 @@
 #include <spindle/detail/spinlock.hpp>
 #include <spindle/detail/waiter.hpp>
 
+#include "sched/context.hpp"
 #include "sched/worker.hpp"
 
 namespace spindle::detail {
@@ -30,7 +31,7 @@ inline void begin_wait_record(worker& w, fiber& who, const wait_reason& why) noe
 
 // A mutex wait's record may be pinned by a dump reading who holds the mutex
 // (see wait_record): the CAS fails until the pin is gone, a few loads later.
-inline void end_wait_record(worker& w, fiber& who, wait_kind kind) noexcept {
+inline void end_wait_record(fiber& who, wait_kind kind) noexcept {
   const auto k = static_cast<std::uint32_t>(kind);
   if (kind == wait_kind::mutex) {
     std::uint32_t expected = k;
@@ -41,7 +42,8 @@ inline void end_wait_record(worker& w, fiber& who, wait_kind kind) noexcept {
   } else {
     who.wait.kind.store(0, std::memory_order_relaxed);
   }
-  if (is_io(kind)) worker_counters::bump(w.counters.io_waits_ended);
+  // The worker it resumed on (it may have moved): looked up only for IO.
+  if (is_io(kind)) worker_counters::bump(current_worker()->counters.io_waits_ended);
 }
 
 }  // namespace spindle::detail

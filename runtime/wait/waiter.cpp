@@ -99,8 +99,8 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   const bool hosted = cancellable && who != self && set_parked_host(*who, self);
   worker& w = *current_worker();
   begin_wait_record(w, *who, why);
-  park_current(uncancellable ? nullptr : this, cancellable);
-  end_wait_record(*current_worker(), *who, why.kind);
+  park_current(w, uncancellable ? nullptr : this, cancellable);
+  end_wait_record(*who, why.kind);
   // Resumed by an unpark, the park word is `running` again (the unparker
   // stored it before it submitted us). Anything else: a cancellation woke us.
   const wake r =
@@ -121,7 +121,7 @@ wake waiter::after_cancel_wake(fiber* self) {
   const std::uint32_t was =
       self->sched.park.exchange(switch_detail::park_running, std::memory_order_acq_rel);
   if (try_claim(wake::interrupted)) return wake::interrupted;
-  if (was != switch_detail::park_woken) park_current(this, false);
+  if (was != switch_detail::park_woken) park_current(*current_worker(), this, false);
   return state();
 }
 
