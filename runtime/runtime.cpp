@@ -1,5 +1,6 @@
 // The public entry points of <spindle/runtime.hpp> and <spindle/task.hpp>, on
 // top of runtime_core (the join protocol itself: fiber/join.cpp).
+#include <spindle/cancelled.hpp>
 #include <spindle/runtime.hpp>
 
 #include "sched/context.hpp"
@@ -28,7 +29,15 @@ runtime::~runtime() {
     std::fputs("spindle: a runtime was destroyed by one of its own fibers\n", stderr);
     std::abort();
   }
-  delete core_;
+  delete core_;  // after shutdown(): only the members go (shut_down is idempotent)
+}
+
+void runtime::shutdown(std::chrono::nanoseconds grace) {
+  detail::worker* w = detail::current_worker();
+  if (w && &w->rt == core_)
+    throw std::logic_error(
+        "spindle::runtime::shutdown called in a fiber of that runtime (it would wait for itself)");
+  core_->shutdown(std::chrono::duration_cast<detail::clock::duration>(grace));
 }
 
 std::size_t runtime::workers() const noexcept {
@@ -47,6 +56,12 @@ namespace detail {
 // Spawn: one allocation (the fiber, made by the caller) and one queue push.
 // Guarded by `spindle-bench spawn` and `skynet`.
 void submit_new(runtime_core& rt, fiber* f) {
+  // On the line submit() reads (stopping): no extra miss. A spawn racing with
+  // the end of shutdown() is the caller's race, as one racing with ~runtime().
+  if (rt.closed()) [[unlikely]] {
+    delete f;  // the callable with it; the task handle is never made
+    throw std::logic_error("spindle::spawn: the runtime was shut down (runtime::shutdown)");
+  }
   f->sched.rt = &rt;
   worker* w = current_worker();
   if (w && &w->rt == &rt) {
@@ -56,8 +71,10 @@ void submit_new(runtime_core& rt, fiber* f) {
       w->id_limit = w->next_id + block;
     }
     f->sched.id = w->next_id++;
+    rt.count_spawn(w);
   } else {
     f->sched.id = rt.reserve_ids(1);
+    rt.count_spawn(nullptr);
   }
   rt.submit(f, false);
 }
@@ -90,7 +107,24 @@ std::string describe_exception(std::exception_ptr e) noexcept {
   return what;
 }
 
+namespace {
+
+bool is_cancellation(const std::exception_ptr& e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const spindle::cancelled&) {
+    return true;
+  } catch (...) {
+  }
+  return false;
+}
+
+}  // namespace
+
 void report_detached_error(fiber& f) noexcept {
+  // runtime::shutdown cancelled it: how a detached fiber is expected to end
+  // then, not an error worth a line per fiber.
+  if (f.sched.rt->cancelling_all() && is_cancellation(f.error)) return;
   std::fprintf(stderr, "spindle: detached fiber %llu terminated by an exception: %s\n",
                static_cast<unsigned long long>(f.sched.id), describe_exception(f.error).c_str());
 }

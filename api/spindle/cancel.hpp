@@ -41,6 +41,9 @@
 // cancels and waits for the children still running; it never detaches them
 // (an exception no join() collected is reported on stderr).
 //
+// runtime::shutdown(grace) cancels every fiber of its runtime the same way
+// (runtime.hpp).
+//
 // Only fibers are cancelled: on a plain thread this_fiber::cancelled() is
 // false, a shield does nothing, and with_timeout, with_deadline and
 // task_group throw std::logic_error.
@@ -99,6 +102,7 @@ class scope_guard {
 
  private:
   cancel_state* state_;
+  runtime_core* rt_;  // the fiber's: its runtime::shutdown cancels it too
   cancel_links* links_;
   cancel_scope scope_;
 };

@@ -85,7 +85,8 @@ class runtime {
   runtime& operator=(const runtime&) = delete;
 
   // Starts f(args...) as a new fiber on this runtime; callable from any thread.
-  // Throws std::bad_alloc when there is no memory for the fiber.
+  // Throws std::bad_alloc when there is no memory for the fiber, and
+  // std::logic_error after shutdown().
   template <class F, class... A>
   auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
     auto* fb = detail::make_fiber(std::forward<F>(f), std::forward<A>(args)...);
@@ -101,6 +102,18 @@ class runtime {
     check_block_on_allowed();
     return spawn(std::forward<F>(f)).join();
   }
+
+  // From a plain thread: cancels every fiber (every wait of every fiber of
+  // this runtime, started or not, spawned before or during the grace period,
+  // throws spindle::cancelled from then on, outside a shield; fibers already
+  // waiting are woken), waits until all of them have ended or `grace` has
+  // passed, whichever comes first, then does what ~runtime() does to the
+  // rest. Returns as soon as every fiber has ended. Idempotent: a second call
+  // returns at once; ~runtime() afterwards only frees memory. Afterwards
+  // spawn() throws std::logic_error. Throws std::logic_error in a fiber of
+  // this runtime (it would wait for itself). A fiber that never switches
+  // delays it as it delays ~runtime().
+  void shutdown(std::chrono::nanoseconds grace);
 
   // Number of worker threads.
   std::size_t workers() const noexcept;

@@ -20,6 +20,7 @@ bool prepare_first_run(worker& w, fiber* f) noexcept {
   } catch (...) {
     f->error = std::current_exception();
     complete(*f);
+    w.rt.count_end(w);
     f->release();  // the run's reference; the fiber never ran, so no stack to give back
     return false;
   }
@@ -45,7 +46,9 @@ void fiber_entry(ctx::transfer_t t) {
   }
   complete(*self);
   // The fiber may have migrated: the worker is re-read, never cached.
-  switch_away(*current_worker(), self, after_switch_action::finish);
+  worker& w = *current_worker();
+  w.rt.count_end(w);
+  switch_away(w, self, after_switch_action::finish);
   std::fputs("spindle: a finished fiber was resumed\n", stderr);
   std::abort();
 }

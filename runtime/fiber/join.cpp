@@ -33,7 +33,15 @@ bool try_run_inline(fiber& f) {
     fiber* outer;
     ~identity_scope() { self->sched.inline_child = outer; }
   } scope{self, std::exchange(self->sched.inline_child, &f)};
+  // Its end is counted for runtime::shutdown like any fiber's (live_fibers.hpp).
+  struct count_end {
+    ~count_end() {
+      worker& w = *current_worker();
+      w.rt.count_end(w);
+    }
+  };
   try {
+    count_end counted;
     f.run_body();
   } catch (const fiber_unwind&) {
     f.sched.unwinding = true;  // no result: a later join() of f must throw

@@ -43,7 +43,8 @@ runtime_core::runtime_core(const options& opts)
       stacks_(pick_stack_size(opts.stack_size), opts.stack_guard),
       reactor_(detail::reactor::create()),
       idle_(static_cast<std::uint32_t>(pick_workers(opts.workers))),
-      blocking_(opts.blocking_threads) {
+      blocking_(opts.blocking_threads),
+      live_(pick_workers(opts.workers)) {
   const std::size_t n = pick_workers(opts.workers);
   workers_.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
@@ -99,6 +100,7 @@ void runtime_core::notify_work() noexcept {
 runtime_core::~runtime_core() { shut_down(); }
 
 void runtime_core::shut_down() {
+  if (closed()) return;  // runtime::shutdown() did it already
   stop_workers();
 
   worker& host = *workers_.front();
@@ -115,6 +117,7 @@ void runtime_core::shut_down() {
   for (auto& w : workers_) stacks_.drain(w->stacks);
   reactor_->orphan();  // sockets may keep it alive (socket_fd); nobody polls it now
   set_current_worker(outer);
+  closed_.store(true, std::memory_order_release);
 }
 
 void runtime_core::stop_workers() {

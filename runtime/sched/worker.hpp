@@ -101,8 +101,10 @@ class worker {
   // displacing the last), and other workers are told once, after the poll.
   bool polling = false;
   bool polled_work = false;            // a poll queued fibers; whoever polled tells the others
-  // A copy of runtime_core::stopping() in the worker's own cache line, read
-  // on every switch (set once, by shutdown, before the workers are woken).
+  // Sends the running fiber's next switch to the scheduler loop; read on
+  // every switch, in the worker's own cache line. Set by shutdown before the
+  // workers are woken (a copy of runtime_core::stopping()), and while
+  // runtime::shutdown pauses the workers (sched/shutdown.cpp).
   std::atomic<bool> stopping{false};
   std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
 

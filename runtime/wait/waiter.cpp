@@ -58,9 +58,10 @@ bool set_parked_host(fiber& who, fiber* host) noexcept {
 }  // namespace
 
 // The fiber half of the door. Cost when nothing is cancelled: a load of
-// `requested`, a load of the scope pointer, and the same park as before (a
-// cancellable park differs only in the constant stored); guarded by
-// `spindle-bench pingpong` and `mutex`.
+// `requested`, one of the runtime's `cancelling_all` (runtime::shutdown; on
+// the line of `stopping`, just read), a load of the scope pointer, and the
+// same park as before (a cancellable park differs only in the constant
+// stored); guarded by `spindle-bench pingpong` and `mutex`.
 wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   why_ = why;
   if (!fiber_) return suspend_thread(deadline);
@@ -75,7 +76,10 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   if (!uncancellable && cancel_if_stopping(*this, self))
     return finish_fiber_wait(self, wake::cancelled);
   bool scope_deadline = false;
-  if (cancellable && cancel.requested.load(std::memory_order_relaxed)) {
+  runtime_core& rt = *self->sched.rt;
+  // runtime::shutdown cancels every fiber of the runtime through its flag: a
+  // fiber parked before it was set is woken by shutdown (sched/shutdown.cpp).
+  if (cancellable && (cancel.requested.load(std::memory_order_relaxed) || rt.cancelling_all())) {
     if (try_claim(wake::interrupted)) return wake::interrupted;
     cancellable = false;  // a notifier claimed us first: wait for its unpark
   }
@@ -86,7 +90,6 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
       scope_deadline = true;
     }
   }
-  runtime_core& rt = *self->sched.rt;
   const bool timed = deadline != no_deadline;
   if (timed) {
     if (clock::now() >= deadline && try_claim(wake::timed_out))
