@@ -130,10 +130,13 @@ void report_detached_error(fiber& f) noexcept {
 }
 
 void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
-  waiter w;
-  job.done = &w;
-  rt.submit_blocking(job);
-  w.park({wait_kind::blocking_call, &job});
+  try {
+    rt.submit_blocking(job);
+  } catch (...) {
+    job.release();  // never queued: the pool's reference goes with it
+    throw;
+  }
+  job.done.park({wait_kind::blocking_call, &job});
 }
 
 }  // namespace detail

@@ -15,7 +15,8 @@
 // (a wait already in progress is woken and throws) until the fiber ends.
 // Every wait means every call that can suspend: the sync primitives,
 // channel send/recv and their timed forms, select, future get/wait, task
-// join, sleeps, socket IO, io::wait_*, signal_set::wait. yield() and the
+// join, sleeps, socket IO, io::wait_*, signal_set::wait, and the wait of
+// run_blocking (the call itself runs to its end, runtime.hpp). yield() and the
 // try_* calls never throw it. A cancel that races with a wake-up loses
 // nothing: a permit, a channel value, a lock hand-over or IO readiness is
 // either taken by the waiter (whose wait then returns normally; the next one

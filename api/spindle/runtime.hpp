@@ -137,36 +137,52 @@ auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
 }
 
 // Runs f() on the runtime's blocking thread pool; only the calling fiber
-// waits. Its result is returned and its exception rethrown. Called outside a
-// fiber, f() simply runs on the calling thread. If every pool thread is busy
-// and no new one can be created (thread limit), f() waits for a busy one; if
-// there is no pool thread at all, std::system_error from the thread's
-// creation is thrown (errc::resource_unavailable_try_again) and f() not run.
+// waits. Its result is returned and its exception rethrown. f (a decay-copy)
+// is destroyed on the pool thread as soon as the call returns or throws.
+// Called outside a fiber, f() simply runs on the calling thread. If every
+// pool thread is busy and no new one can be created (thread limit), f() waits
+// for a busy one; if there is no pool thread at all, std::system_error from
+// the thread's creation is thrown (errc::resource_unavailable_try_again) and
+// f() not run.
+//
+// The wait is cancellable like every other (spindle::cancelled, and
+// with_timeout around it): the fiber stops waiting at once, while the call
+// runs to its end on its pool thread, which then destroys its result (or the
+// exception it threw, silently: nobody waits for it any more). So whatever
+// f captured by reference must outlive the call, not just run_blocking.
+// ~runtime() still waits for calls in progress.
 template <class F>
 auto run_blocking(F&& f) -> std::invoke_result_t<std::decay_t<F>> {
   using R = std::invoke_result_t<std::decay_t<F>>;
   detail::runtime_core* rt = detail::current_runtime();
   if (!rt) return std::invoke(std::forward<F>(f));
   struct job final : detail::blocking_job {
-    std::decay_t<F> fn;
+    std::optional<std::decay_t<F>> fn;
     std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
     std::exception_ptr error;
     explicit job(F&& g) : fn(std::forward<F>(g)) {}
     void run() noexcept override {
       try {
         if constexpr (std::is_void_v<R>) {
-          std::invoke(std::move(fn));
+          std::invoke(std::move(*fn));
         } else {
-          result.emplace(std::invoke(std::move(fn)));
+          result.emplace(std::invoke(std::move(*fn)));
         }
       } catch (...) {
         error = std::current_exception();
       }
+      try {
+        fn.reset();
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
     }
-  } j(std::forward<F>(f));
-  detail::run_on_blocking_pool(*rt, j);
-  if (j.error) std::rethrow_exception(j.error);
-  if constexpr (!std::is_void_v<R>) return std::move(*j.result);
+  };
+  auto* j = new job(std::forward<F>(f));  // shared with the pool: blocking_job.hpp
+  detail::blocking_job_ref mine(*j);
+  detail::run_on_blocking_pool(*rt, *j);
+  if (j->error) std::rethrow_exception(j->error);
+  if constexpr (!std::is_void_v<R>) return std::move(*j->result);
 }
 
 }  // namespace spindle

@@ -94,8 +94,9 @@ void runtime_core::notify_work() noexcept {
 //     fiber_unwind unwinds its stack, so destructors run. Fibers they wake run
 //     to their next suspension, where they unwind too (waits return
 //     `cancelled` once the runtime stops) (cancel_suspended).
-//  4. run_blocking calls in progress are waited for (their jobs live on the
-//     callers' stacks); the blocking pool's threads exit.
+//  4. run_blocking calls in progress are waited for (their fibers were
+//     unwound in step 3; the jobs are shared with the pool, blocking_job.hpp);
+//     the blocking pool's threads exit.
 //  5. Members go in reverse order: reactor, timers, stacks (all unmapped).
 runtime_core::~runtime_core() { shut_down(); }
 
@@ -111,7 +112,7 @@ void runtime_core::shut_down() {
 
   run_all_runnable(host);  // unstarted fibers are discarded, started ones resume and unwind
   cancel_suspended(host);
-  blocking_.stop();  // waits for calls in progress; their fibers become runnable
+  blocking_.stop();  // waits for calls in progress (their fibers no longer wait for them)
   run_all_runnable(host);
   report_stuck_fibers();
   for (auto& w : workers_) stacks_.drain(w->stacks);

@@ -69,12 +69,8 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   // Who runs here: the stack's own fiber, or the one a join() runs inline.
   fiber* who = self->sched.inline_child ? self->sched.inline_child : self;
   cancel_state& cancel = who->cancel;
-  // run_blocking's job lives on this fiber's stack until the pool thread
-  // notifies it, so neither shutdown nor a cancellation may end this wait.
-  const bool uncancellable = why.kind == wait_kind::blocking_call;
-  bool cancellable = !uncancellable && cancel.shield_depth == 0;
-  if (!uncancellable && cancel_if_stopping(*this, self))
-    return finish_fiber_wait(self, wake::cancelled);
+  bool cancellable = cancel.shield_depth == 0;
+  if (cancel_if_stopping(*this, self)) return finish_fiber_wait(self, wake::cancelled);
   bool scope_deadline = false;
   runtime_core& rt = *self->sched.rt;
   // runtime::shutdown cancels every fiber of the runtime through its flag: a
@@ -99,7 +95,7 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
     rt.add_timer(timer_);
   }
   const bool hosted = cancellable && who != self && set_parked_host(*who, self);
-  park_current(uncancellable ? nullptr : this, cancellable);
+  park_current(this, cancellable);
   // Resumed by an unpark, the park word is `running` again (the unparker
   // stored it before it submitted us). Anything else: a cancellation woke us.
   const wake r =
