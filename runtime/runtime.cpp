@@ -37,6 +37,10 @@ void runtime::shutdown(std::chrono::nanoseconds grace) {
   if (w && &w->rt == core_)
     throw std::logic_error(
         "spindle::runtime::shutdown called in a fiber of that runtime (it would wait for itself)");
+  if (core_->in_blocking_call())
+    throw std::logic_error(
+        "spindle::runtime::shutdown called in a run_blocking call of that runtime (it would wait "
+        "for itself)");
   core_->shutdown(std::chrono::duration_cast<detail::clock::duration>(grace));
 }
 

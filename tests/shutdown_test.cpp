@@ -293,3 +293,31 @@ TEST(Shutdown, RacesWithFibersEndingAndSpawning) {
     EXPECT_EQ(destroyed.load(), spawned.load());
   }
 }
+
+// A fiber of one runtime that joins a fiber of another before it started
+// runs it inline: its end still counts for its own runtime, so both
+// shutdowns return as soon as their fibers have ended (with a wrong count,
+// one would wait out its grace: an hour, which ctest's timeout turns into a
+// failure).
+TEST(Shutdown, AFiberRunInlineByAnotherRuntimesJoinerCountsForItsOwn) {
+  spindle::runtime a(spindle::options{.workers = 1});
+  spindle::runtime b(two_workers());
+  std::atomic<bool> release{false}, busy{false};
+  a.spawn([&] {
+     busy = true;
+     while (!release) {
+     }  // holds a's only worker, so the next fiber cannot start there
+   }).detach();
+  while (!busy) std::this_thread::yield();
+  auto t = a.spawn([] { return 11; });
+  EXPECT_EQ(b.block_on([&] { return t.join(); }), 11);  // run inline on b's worker
+  release = true;
+  a.shutdown(1h);
+  b.shutdown(1h);
+}
+
+TEST(Shutdown, InARunBlockingCallOfThatRuntimeThrowsLogicError) {
+  spindle::runtime rt(two_workers());
+  rt.block_on(
+      [&] { spindle::run_blocking([&] { EXPECT_THROW(rt.shutdown(1s), std::logic_error); }); });
+}

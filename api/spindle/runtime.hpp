@@ -111,8 +111,8 @@ class runtime {
   // rest. Returns as soon as every fiber has ended. Idempotent: a second call
   // returns at once; ~runtime() afterwards only frees memory. Afterwards
   // spawn() throws std::logic_error. Throws std::logic_error in a fiber of
-  // this runtime (it would wait for itself). A fiber that never switches
-  // delays it as it delays ~runtime().
+  // this runtime, or in one of its run_blocking() calls (it would wait for
+  // itself). A fiber that never switches delays it as it delays ~runtime().
   void shutdown(std::chrono::nanoseconds grace);
 
   // Number of worker threads.

@@ -35,13 +35,11 @@ bool try_run_inline(fiber& f) {
   } scope{self, std::exchange(self->sched.inline_child, &f)};
   // Its end is counted for runtime::shutdown like any fiber's (live_fibers.hpp).
   struct count_end {
-    ~count_end() {
-      worker& w = *current_worker();
-      w.rt.count_end(w);
-    }
+    fiber& f;
+    ~count_end() { f.sched.rt->count_end(*current_worker()); }
   };
   try {
-    count_end counted;
+    count_end counted{f};
     f.run_body();
   } catch (const fiber_unwind&) {
     f.sched.unwinding = true;  // no result: a later join() of f must throw

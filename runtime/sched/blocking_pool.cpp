@@ -11,7 +11,11 @@ namespace spindle::detail {
 
 namespace {
 constexpr auto idle_timeout = std::chrono::seconds(10);
-}
+// The pool whose thread this is, or null.
+thread_local const blocking_pool* this_threads_pool = nullptr;
+}  // namespace
+
+bool blocking_pool::runs_on_this_thread() const noexcept { return this_threads_pool == this; }
 
 void blocking_pool::stop() {
   std::unique_lock<std::mutex> g(m_);
@@ -50,6 +54,7 @@ void blocking_pool::submit(blocking_job& job) {
 
 void blocking_pool::thread_main() {
   name_this_thread("spindle-blk");
+  this_threads_pool = this;
   std::unique_lock<std::mutex> g(m_);
   for (;;) {
     if (blocking_job* job = head_) {

@@ -36,6 +36,10 @@ class blocking_pool {
   // if no thread exists and none can be created; the job is then not queued.
   void submit(blocking_job& job);
 
+  // True on one of this pool's threads (a run_blocking call): waiting there
+  // for the pool to stop would wait for the caller itself.
+  bool runs_on_this_thread() const noexcept;
+
  private:
   void thread_main();
 

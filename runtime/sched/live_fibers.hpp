@@ -6,7 +6,8 @@
 // release store on a line of its own, no lock prefix), and one atomic for
 // spawns from plain threads (fetch_add: a plain thread's spawn already costs
 // a global-queue push). A fiber ends on some worker (its own stack, or its
-// joiner's when run inline), which counts the end in its own pair.
+// joiner's when run inline), which counts the end in its own pair; a joiner
+// of another runtime that ran it inline counts it in `foreign_ended_`.
 //
 // count() sums without stopping anybody and is never too low: it reads every
 // `ended` (acquire) before any `spawned`. A fiber's spawn happens before its
@@ -32,9 +33,10 @@ class live_fibers {
   void ended_on(std::size_t index) noexcept { bump(per_worker_[index].ended); }
   // Any thread that is not one of the runtime's workers.
   void spawned_elsewhere() noexcept { foreign_spawned_.fetch_add(1, std::memory_order_acq_rel); }
+  void ended_elsewhere() noexcept { foreign_ended_.fetch_add(1, std::memory_order_acq_rel); }
 
   std::uint64_t count() const noexcept {
-    std::uint64_t ended = 0, spawned = 0;
+    std::uint64_t ended = foreign_ended_.load(std::memory_order_acquire), spawned = 0;
     for (std::size_t i = 0; i < workers_; ++i)
       ended += per_worker_[i].ended.load(std::memory_order_acquire);
     spawned += foreign_spawned_.load(std::memory_order_acquire);
@@ -56,6 +58,7 @@ class live_fibers {
   std::unique_ptr<slot[]> per_worker_;
   const std::size_t workers_;
   std::atomic<std::uint64_t> foreign_spawned_{0};
+  std::atomic<std::uint64_t> foreign_ended_{0};
 };
 
 }  // namespace spindle::detail

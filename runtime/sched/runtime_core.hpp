@@ -81,9 +81,13 @@ class runtime_core {
     else
       live_.spawned_elsewhere();
   }
-  // On a worker of this runtime, as a fiber's body has ended.
+  // As the body of a fiber of this runtime has ended on worker `w` (of this
+  // runtime, or of another whose fiber joined it inline).
   void count_end(const worker& w) noexcept {
-    live_.ended_on(w.index);
+    if (&w.rt == this)
+      live_.ended_on(w.index);
+    else
+      live_.ended_elsewhere();
     if (cancelling_all()) [[unlikely]] tell_shutdown();
   }
 
@@ -109,6 +113,9 @@ class runtime_core {
     if (timers_.add(t)) parker::on_earlier_deadline(*this);
   }
   void cancel_timer(timer_entry& t) noexcept { timers_.cancel(t); }
+
+  // True in a run_blocking() call of this runtime (on its pool's thread).
+  bool in_blocking_call() const noexcept { return blocking_.runs_on_this_thread(); }
 
   // Hands a run_blocking() call to the blocking pool (see blocking_pool::submit).
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
