@@ -15,7 +15,9 @@ constexpr auto idle_timeout = std::chrono::seconds(10);
 thread_local const blocking_pool* this_threads_pool = nullptr;
 }  // namespace
 
-bool blocking_pool::runs_on_this_thread() const noexcept { return this_threads_pool == this; }
+bool blocking_pool::runs_on_this_thread() const noexcept {
+  return this_threads_pool == this;
+}
 
 void blocking_pool::stop() {
   std::unique_lock<std::mutex> g(m_);
