@@ -1,5 +1,6 @@
 // The public entry points of <spindle/runtime.hpp> and <spindle/task.hpp>, on
 // top of runtime_core (the join protocol itself: fiber/join.cpp).
+#include <spindle/cancel.hpp>
 #include <spindle/cancelled.hpp>
 #include <spindle/runtime.hpp>
 
@@ -135,9 +136,12 @@ void report_detached_error(fiber& f) noexcept {
 
 void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
   try {
+    // Already cancelled (or out of time): the call is not started, as its
+    // result would only be dropped.
+    this_fiber::throw_if_cancelled();
     rt.submit_blocking(job);
   } catch (...) {
-    job.release();  // never queued: the pool's reference goes with it
+    job.release();  // never queued: the pool's reference goes (the callable with the job)
     throw;
   }
   job.done.park({wait_kind::blocking_call, &job});

@@ -150,7 +150,9 @@ auto spawn(F&& f, A&&... args) -> task<detail::spawn_result_t<F, A...>> {
 // runs to its end on its pool thread, which then destroys its result (or the
 // exception it threw, silently: nobody waits for it any more). So whatever
 // f captured by reference must outlive the call, not just run_blocking.
-// ~runtime() still waits for calls in progress.
+// A fiber that is already cancelled (outside a shield) does not start the
+// call: it throws spindle::cancelled and f is destroyed unrun. ~runtime()
+// still waits for calls in progress.
 template <class F>
 auto run_blocking(F&& f) -> std::invoke_result_t<std::decay_t<F>> {
   using R = std::invoke_result_t<std::decay_t<F>>;
