@@ -205,8 +205,10 @@ TEST(RunBlockingCancel, ShutdownCancelsTheWaitersAndWaitsForTheCalls) {
       }).detach();
   }
   while (started.load() < 4) std::this_thread::yield();
+  // The calls end only once every waiter has been cancelled: shutdown's
+  // destructor part then has calls in progress to wait for.
   std::thread releaser([&] {
-    std::this_thread::sleep_for(10ms);
+    while (caught.load() < 4) std::this_thread::sleep_for(100us);
     release = true;
   });
   rt.shutdown(60s);  // the fibers end at once; the destructor part waits for the calls

@@ -212,8 +212,9 @@ TEST(Shutdown, AFiberIgnoringItsCancellationIsUnwoundAfterTheGrace) {
   });
   while (!entered) std::this_thread::yield();
   rt.shutdown(100ms);
+  // Whether its sleep was woken within the grace (ignored > 0) depends on
+  // timing; that it is unwound afterwards does not.
   EXPECT_EQ(destroyed.load(), 1);
-  EXPECT_GE(ignored.load(), 1);
   EXPECT_THROW(t.join(), std::logic_error);
 }
 
