@@ -17,6 +17,9 @@ using clock = std::chrono::steady_clock;
 struct args {
   std::size_t workers = 0;  // 0 = all cores
   int port = 0;             // 0 = the workload's default
+  // --quick: tiny sizes, to check that a workload runs (its figures are not
+  // the workload's: README sizes are fixed). Honoured by cancel and deadline.
+  bool quick = false;
 };
 
 inline void result(const char* metric, double value, int decimals, const char* unit) {
@@ -71,5 +74,7 @@ void mpmc(const args&);
 void mutex(const args&);
 void echo(const args&);
 void http(const args&);
+void cancel(const args&);
+void deadline(const args&);
 
 }  // namespace bench

@@ -67,8 +67,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-ALL_WORKLOADS="yield spawn skynet fib pingpong mpmc mutex idle sleep echo http"
+ALL_WORKLOADS="yield spawn skynet fib pingpong mpmc mutex idle sleep cancel deadline echo http"
 NET_WORKLOADS="echo http"
+# Workloads of spindle's own API (cancellation) that the peers do not implement: in the
+# standard comparison only spindle runs them (the peers are shown as N/A).
+SPINDLE_ONLY_WORKLOADS="cancel deadline"
+IN_STANDARD=no
 QUICK_WORKLOADS="yield pingpong mpmc mutex sleep echo http"
 # The standard comparison: which peers take part in which half (see bench/README.md).
 CPU_PEERS="go tokio boost"
@@ -416,6 +420,11 @@ run_cpu() { # workload run index
 	read -r -a cmd <<<"${CMDS[$i]}"
 	base=$LOGDIR_PHASE/$w.$run.$name
 	printf '  %-12s %s run %s:' "$name" "$w" "$run" >&2
+	if [[ $IN_STANDARD == yes && $i -gt 0 && " $SPINDLE_ONLY_WORKLOADS " == *" $w "* ]]; then
+		echo " N/A (spindle only)" >&2
+		record "$w" "$run" "$name" '*' '' '' NA "spindle only"
+		return
+	fi
 	run_client "$base.out" "$base.err" timeout -k 10 "$CPU_TIMEOUT" "${cmd[@]}" "$w" "${WORKER_ARGS[@]}"
 	if [[ $RC -eq 3 ]]; then
 		echo " N/A (exit 3)" >&2
@@ -813,6 +822,7 @@ compare_programs() { # phase-name title
 # servers (bench/README.md says why these peers).
 run_standard() {
 	local half peers title p w
+	IN_STANDARD=yes
 	for half in cpu net; do
 		PHASE_WORKLOADS=""
 		for w in $WORKLOADS; do

@@ -1,7 +1,9 @@
 // spindle-bench: spindle's implementation of the workloads in bench/README.md.
 //
-// Usage: spindle-bench <workload> [--workers N] [--port P]
+// Usage: spindle-bench <workload> [--workers N] [--port P] [--quick]
 // Workloads: yield spawn skynet fib pingpong mpmc mutex idle sleep echo http
+//            cancel deadline
+// --quick runs cancel and deadline at tiny sizes (a smoke run, not figures).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,7 +13,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: spindle-bench <workload> [--workers N] [--port P]\n");
+    std::fprintf(stderr, "usage: spindle-bench <workload> [--workers N] [--port P] [--quick]\n");
     return 2;
   }
   bench::args a;
@@ -20,6 +22,8 @@ int main(int argc, char** argv) {
       a.workers = std::strtoul(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--port") && i + 1 < argc) {
       a.port = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--quick")) {
+      a.quick = true;
     } else {
       std::fprintf(stderr, "spindle-bench: unknown argument %s\n", argv[i]);
       return 2;
@@ -35,6 +39,7 @@ int main(int argc, char** argv) {
       {"fib", bench::fib},           {"pingpong", bench::pingpong}, {"mpmc", bench::mpmc},
       {"mutex", bench::mutex},       {"idle", bench::idle},   {"sleep", bench::sleep},
       {"echo", bench::echo},         {"http", bench::http},
+      {"cancel", bench::cancel},     {"deadline", bench::deadline},
   };
   for (const entry& e : workloads) {
     if (w == e.name) {

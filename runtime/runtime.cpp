@@ -1,5 +1,7 @@
 // The public entry points of <spindle/runtime.hpp> and <spindle/task.hpp>, on
 // top of runtime_core (the join protocol itself: fiber/join.cpp).
+#include <spindle/cancel.hpp>
+#include <spindle/cancelled.hpp>
 #include <spindle/runtime.hpp>
 
 #include "sched/context.hpp"
@@ -28,7 +30,19 @@ runtime::~runtime() {
     std::fputs("spindle: a runtime was destroyed by one of its own fibers\n", stderr);
     std::abort();
   }
-  delete core_;
+  delete core_;  // after shutdown(): only the members go (shut_down is idempotent)
+}
+
+void runtime::shutdown(std::chrono::nanoseconds grace) {
+  detail::worker* w = detail::current_worker();
+  if (w && &w->rt == core_)
+    throw std::logic_error(
+        "spindle::runtime::shutdown called in a fiber of that runtime (it would wait for itself)");
+  if (core_->in_blocking_call())
+    throw std::logic_error(
+        "spindle::runtime::shutdown called in a run_blocking call of that runtime (it would wait "
+        "for itself)");
+  core_->shutdown(std::chrono::duration_cast<detail::clock::duration>(grace));
 }
 
 std::size_t runtime::workers() const noexcept {
@@ -47,6 +61,12 @@ namespace detail {
 // Spawn: one allocation (the fiber, made by the caller) and one queue push.
 // Guarded by `spindle-bench spawn` and `skynet`.
 void submit_new(runtime_core& rt, fiber* f) {
+  // On the line submit() reads (stopping): no extra miss. A spawn racing with
+  // the end of shutdown() is the caller's race, as one racing with ~runtime().
+  if (rt.closed()) [[unlikely]] {
+    delete f;  // the callable with it; the task handle is never made
+    throw std::logic_error("spindle::spawn: the runtime was shut down (runtime::shutdown)");
+  }
   f->sched.rt = &rt;
   worker* w = current_worker();
   if (w && &w->rt == &rt) {
@@ -56,8 +76,10 @@ void submit_new(runtime_core& rt, fiber* f) {
       w->id_limit = w->next_id + block;
     }
     f->sched.id = w->next_id++;
+    rt.count_spawn(w);
   } else {
     f->sched.id = rt.reserve_ids(1);
+    rt.count_spawn(nullptr);
   }
   // Registered before it is published: it may run and end at once.
   rt.registry().add(*f, w && &w->rt == &rt ? w->index : fiber_registry::from_thread);
@@ -129,10 +151,27 @@ std::string quoted_name(std::string_view name) {
   return out;
 }
 
+namespace {
+
+bool is_cancellation(const std::exception_ptr& e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const spindle::cancelled&) {
+    return true;
+  } catch (...) {
+  }
+  return false;
+}
+
+}  // namespace
+
 // "spindle: detached fiber 12 "conn 42" terminated by an exception: ...". The
 // name is read without the registry's lock: the fiber has ended, so nothing
 // writes it any more.
 void report_detached_error(fiber& f) noexcept {
+  // runtime::shutdown cancelled it: how a detached fiber is expected to end
+  // then, not an error worth a line per fiber.
+  if (f.sched.rt->cancelling_all() && is_cancellation(f.error)) return;
   const std::string name = f.name.empty() ? std::string() : " " + quoted_name(f.name.view());
   std::fprintf(stderr, "spindle: detached fiber %llu%s terminated by an exception: %s\n",
                static_cast<unsigned long long>(f.sched.id), name.c_str(),
@@ -140,10 +179,16 @@ void report_detached_error(fiber& f) noexcept {
 }
 
 void run_on_blocking_pool(runtime_core& rt, blocking_job& job) {
-  waiter w;
-  job.done = &w;
-  rt.submit_blocking(job);
-  w.park({wait_kind::blocking_call, &job});
+  try {
+    // Already cancelled (or out of time): the call is not started, as its
+    // result would only be dropped.
+    this_fiber::throw_if_cancelled();
+    rt.submit_blocking(job);
+  } catch (...) {
+    job.release();  // never queued: the pool's reference goes (the callable with the job)
+    throw;
+  }
+  job.done.park({wait_kind::blocking_call, &job});
 }
 
 }  // namespace detail

@@ -1,8 +1,12 @@
 // chat_server: a line-based chat room. Every line a client sends is broadcast
 // to every connected client, the sender included.
 //
-//   chat_server [--port P] [--workers N] [--idle-timeout S]
-//       Serves 127.0.0.1:P (default 9002; 0 = any free port) until killed.
+//   chat_server [--port P] [--workers N] [--idle-timeout S] [--grace G]
+//       Serves 127.0.0.1:P (default 9002; 0 = any free port) until SIGINT or
+//       SIGTERM: then it stops accepting, gives the members G seconds
+//       (default 5) before it cancels them, prints one line (connections
+//       served, lines relayed) and exits 0 (sample_support.hpp,
+//       serve_until_signalled).
 //       Try it with two or three `nc 127.0.0.1 9002`. A member on whose
 //       connection nothing moved for S seconds (default 300) is disconnected,
 //       and idle ones go first when descriptors run out (sample_support.hpp).
@@ -49,7 +53,8 @@ constexpr std::size_t room_queue_limit = 16 * 1024 * 1024;
 constexpr auto room_patience = 2s;
 
 constexpr const char* usage =
-    "[--port P] [--workers N] [--idle-timeout S] [--self-test CLIENTS [--lines M]]\n"
+    "[--port P] [--workers N] [--idle-timeout S] [--grace G] [--self-test CLIENTS [--lines "
+    "M]]\n"
     "\n"
     "Memory policy: at most 256 KiB of lines wait for any one member; a member\n"
     "with more is too slow and is disconnected, and one with more than half of\n"
@@ -65,6 +70,7 @@ struct settings {
   int idle_timeout = 300;  // seconds
   int self_test = 0;
   int lines = 50;
+  int grace = 5;  // seconds the members get once a signal came
 };
 
 settings parse_args(int argc, char** argv) {
@@ -73,7 +79,7 @@ settings parse_args(int argc, char** argv) {
   spindle_samples::parse_options(
       argc, argv, usage,
       {number("--port", s.port, 0, 65535), number("--workers", s.workers, 0, 1024),
-       number("--idle-timeout", s.idle_timeout, 1, 86400),
+       number("--idle-timeout", s.idle_timeout, 1, 86400), number("--grace", s.grace, 0, 3600),
        number("--self-test", s.self_test, 1, 10000), number("--lines", s.lines, 0, 100000)});
   return s;
 }
@@ -253,7 +259,11 @@ void writer(spindle_samples::connection& c, room& chat, member& m) {
   }
 }
 
+// For the line printed when the server stops (a request: a line relayed).
+spindle_samples::server_stats served;
+
 void serve_member(spindle_samples::connection& c, int id, room& chat) {
+  ++served.connections;
   member m(id, c.stream);
   m.outbox = "welcome, you are member " + std::to_string(id) + "\n";  // before any broadcast
   chat.join(m);
@@ -263,10 +273,15 @@ void serve_member(spindle_samples::connection& c, int id, room& chat) {
     for (std::string line; lines.next(line);) {
       c.active();
       chat.broadcast(m, line + "\n");
+      ++served.requests;
     }
   } catch (const std::system_error&) {
-    // Reset by the client, or closed by the room or for idling.
+    // Reset by the client, or closed by the room or for idling, or cancelled
+    // because the server stops (spindle::cancelled is a system_error too).
   }
+  // The member leaves, and its writer is awaited, even when the server
+  // cancelled this fiber: the writer uses `m`, which lives on this stack.
+  spindle::shield s;
   chat.leave(m);
   c.stream.close();  // wakes the writer if it waits for the socket
   out.join();
@@ -373,10 +388,8 @@ int main(int argc, char** argv) {
   const settings cfg = parse_args(argc, argv);
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
   if (cfg.self_test > 0) return self_test(rt, cfg);
-  rt.block_on([&] {
-    room chat;
-    auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9002 : cfg.port);
-    serve(lst, chat, std::chrono::seconds(cfg.idle_timeout));
-  });
-  return 1;  // serve() returns only when accept failed (reported on stderr)
+  room chat;
+  return spindle_samples::serve_until_signalled(
+      rt, cfg.port < 0 ? 9002 : cfg.port, std::chrono::seconds(cfg.grace), served, "lines",
+      [&](net::tcp_listener& lst) { serve(lst, chat, std::chrono::seconds(cfg.idle_timeout)); });
 }

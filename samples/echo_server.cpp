@@ -2,10 +2,13 @@
 // written as plain blocking code; thousands of connections served by one
 // worker thread per core.
 //
-//   echo_server [--port P] [--workers N] [--idle-timeout S]
-//       Serves 127.0.0.1:P (default 9000; 0 = any free port) until killed.
-//       A connection idle for S seconds (default 60) is closed, and idle ones
-//       go first when descriptors run out (sample_support.hpp).
+//   echo_server [--port P] [--workers N] [--idle-timeout S] [--grace G]
+//       Serves 127.0.0.1:P (default 9000; 0 = any free port) until SIGINT or
+//       SIGTERM: then it stops accepting, gives the open connections G seconds
+//       (default 5) before it cancels them, prints one line (connections
+//       served, messages echoed) and exits 0 (sample_support.hpp,
+//       serve_until_signalled). A connection idle for S seconds (default 60)
+//       is closed, and idle ones go first when descriptors run out.
 //   echo_server --self-test N [--messages M] [--workers N]
 //       Serves a free port, and a client process (forked, one fiber per
 //       connection) opens N connections to it. All N are open at once, then
@@ -40,8 +43,9 @@ struct settings {
   int port = -1;            // -1: 9000 when serving, any free port for the self-test
   std::size_t workers = 0;  // one per core
   int idle_timeout = 60;    // seconds
-  long self_test = 0;       // clients; 0 = serve until killed
+  long self_test = 0;       // clients; 0 = serve until SIGINT/SIGTERM
   int messages = 10;
+  int grace = 5;  // seconds the connections get once a signal came
 };
 
 settings parse_args(int argc, char** argv) {
@@ -49,9 +53,10 @@ settings parse_args(int argc, char** argv) {
   settings s;
   spindle_samples::parse_options(
       argc, argv,
-      "[--port P] [--workers N] [--idle-timeout S] [--self-test CONNECTIONS [--messages M]]",
+      "[--port P] [--workers N] [--idle-timeout S] [--grace G] [--self-test CONNECTIONS "
+      "[--messages M]]",
       {number("--port", s.port, 0, 65535), number("--workers", s.workers, 0, 1024),
-       number("--idle-timeout", s.idle_timeout, 1, 86400),
+       number("--idle-timeout", s.idle_timeout, 1, 86400), number("--grace", s.grace, 0, 3600),
        number("--self-test", s.self_test, 1, 1000000),
        number("--messages", s.messages, 0, 1000000)});
   return s;
@@ -70,17 +75,23 @@ struct gauge {
   void down() { --now; }
 };
 
+// For the line printed when the server stops (a message: one read echoed).
+spindle_samples::server_stats served;
+
 // The whole server side of one connection.
 void echo(spindle_samples::connection& c, gauge& open) {
   open.up();
+  ++served.connections;
   std::byte buf[16 * 1024];
   try {
     while (std::size_t n = c.stream.read_some(buf)) {
       c.active();
       c.stream.write_all(std::span<const std::byte>(buf, n));
+      ++served.requests;
     }
   } catch (const std::system_error&) {
-    // The client reset the connection (or it idled too long): nothing left to serve.
+    // The client reset the connection (or it idled too long, or the server
+    // stops: spindle::cancelled is a system_error too): nothing left to serve.
   }
   open.down();
 }
@@ -237,10 +248,8 @@ int main(int argc, char** argv) {
   const settings cfg = parse_args(argc, argv);
   if (cfg.self_test > 0) return self_test(cfg);
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
-  rt.block_on([&] {
-    auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9000 : cfg.port);
-    gauge open;
-    serve(lst, std::chrono::seconds(cfg.idle_timeout), open);
-  });
-  return 1;  // serve() returns only when accept failed (reported on stderr)
+  gauge open;
+  return spindle_samples::serve_until_signalled(
+      rt, cfg.port < 0 ? 9000 : cfg.port, std::chrono::seconds(cfg.grace), served, "messages",
+      [&](net::tcp_listener& lst) { serve(lst, std::chrono::seconds(cfg.idle_timeout), open); });
 }

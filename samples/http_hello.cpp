@@ -2,10 +2,17 @@
 // SPEC. Every request (everything up to its blank line) is answered with the
 // same 13-byte text; pipelined requests are answered in one write.
 //
-//   http_hello [--port P] [--workers N] [--idle-timeout S]
-//       Serves 127.0.0.1:P (default 9001; 0 = any free port) until killed.
-//       A keep-alive connection idle for S seconds (default 60) is closed,
-//       and idle ones go first when descriptors run out (sample_support.hpp).
+//   http_hello [--port P] [--workers N] [--idle-timeout S] [--request-timeout R]
+//              [--grace G]
+//       Serves 127.0.0.1:P (default 9001; 0 = any free port) until SIGINT or
+//       SIGTERM: then it stops accepting, gives the open connections G seconds
+//       (default 5) before it cancels them, prints one line (connections
+//       served, requests answered) and exits 0 (sample_support.hpp,
+//       serve_until_signalled). A keep-alive connection idle for S seconds
+//       (default 60) is closed, and idle ones go first when descriptors run
+//       out. Slow clients: once a request's first bytes came, the rest of its
+//       head must come within R seconds (default 10; with_timeout), or the
+//       connection is dropped.
 //   http_hello --self-test N [--requests R] [--workers N]
 //       Serves a free port; N keep-alive clients (fibers of the same process)
 //       send R requests each, alone, pipelined, or split across writes, and
@@ -14,11 +21,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <spindle/spindle.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "sample_support.hpp"
@@ -40,6 +49,8 @@ struct settings {
   int idle_timeout = 60;  // seconds
   long self_test = 0;
   int requests = 20;
+  int request_timeout = 10;  // seconds, from a request's first bytes to its blank line
+  int grace = 5;             // seconds the connections get once a signal came
 };
 
 settings parse_args(int argc, char** argv) {
@@ -47,47 +58,95 @@ settings parse_args(int argc, char** argv) {
   settings s;
   spindle_samples::parse_options(
       argc, argv,
-      "[--port P] [--workers N] [--idle-timeout S] [--self-test CLIENTS [--requests R]]",
+      "[--port P] [--workers N] [--idle-timeout S] [--request-timeout R] [--grace G] "
+      "[--self-test CLIENTS [--requests R]]",
       {number("--port", s.port, 0, 65535), number("--workers", s.workers, 0, 1024),
        number("--idle-timeout", s.idle_timeout, 1, 86400),
-       number("--self-test", s.self_test, 1, 100000),
+       number("--request-timeout", s.request_timeout, 1, 86400),
+       number("--grace", s.grace, 0, 3600), number("--self-test", s.self_test, 1, 100000),
        number("--requests", s.requests, 0, 1000000)});
   return s;
 }
 
-// Serves one keep-alive connection until the client closes it. A reset (or
-// the close of an idle connection) ends it with a std::system_error, which
-// serve_connections drops.
-void serve_connection(spindle_samples::connection& c) {
-  net::tcp_stream& s = c.stream;
-  std::string in;   // received, not yet answered
-  std::string out;  // the answers to what one read completed
-  std::array<char, 16 * 1024> buf;
-  for (;;) {
-    const std::size_t n = s.read_some(std::as_writable_bytes(std::span(buf)));
-    if (n == 0) return;
-    c.active();
+// For the line printed when the server stops.
+spindle_samples::server_stats served;
+
+// One connection's reading: requests arrive in `in`, complete ones are cut
+// off and counted.
+class request_reader {
+ public:
+  explicit request_reader(spindle_samples::connection& c) : c_(c) {}
+
+  // Reads once (waits for bytes); false at the end of the stream or when
+  // the head grows past max_head.
+  bool read() {
+    const std::size_t n = c_.stream.read_some(std::as_writable_bytes(std::span(buf_)));
+    if (n == 0) return false;
+    c_.active();
+    in_.append(buf_.data(), n);
     // A blank line may straddle two reads: look 3 bytes back.
-    std::size_t scan = in.size() < 3 ? 0 : in.size() - 3;
-    in.append(buf.data(), n);
-    std::size_t answered = 0;
-    for (std::size_t end; (end = in.find("\r\n\r\n", scan)) != std::string::npos;) {
-      out += response;
-      answered = scan = end + 4;
+    for (std::size_t end; (end = in_.find("\r\n\r\n", scan_)) != std::string::npos;) {
+      ++complete_;
+      in_.erase(0, end + 4);
+      scan_ = 0;
     }
-    in.erase(0, answered);
-    if (!out.empty()) {
-      s.write_all(out);
-      out.clear();
+    scan_ = in_.size() < 3 ? 0 : in_.size() - 3;
+    return in_.size() <= max_head;
+  }
+  // Requests read completely and not yet taken.
+  bool has_complete() const noexcept { return complete_ > 0; }
+  int take_complete() noexcept { return std::exchange(complete_, 0); }
+  // Part of a request head has come, not all of it.
+  bool inside_a_request() const noexcept { return !in_.empty(); }
+
+ private:
+  spindle_samples::connection& c_;
+  std::array<char, 16 * 1024> buf_;
+  std::string in_;  // the start of a request whose head is not complete
+  std::size_t scan_ = 0;
+  int complete_ = 0;
+};
+
+// Serves one keep-alive connection until the client closes it. Waiting for a
+// request is bounded by the idle timeout (sample_support.hpp); once its first
+// bytes came, the rest of the head must come within `request_timeout`
+// (with_timeout), or the connection is dropped: a client that trickles a
+// request byte by byte cannot hold a fiber and a descriptor for long. A reset
+// (or the close of an idle connection) ends it with a std::system_error,
+// which serve_connections drops.
+void serve_connection(spindle_samples::connection& c, std::chrono::seconds request_timeout) {
+  ++served.connections;
+  request_reader requests(c);
+  std::string out;  // the answers to what one read completed
+  for (;;) {
+    if (!requests.read()) return;  // a request's first bytes (the idle timeout bounds the wait)
+    for (;;) {
+      const int n = requests.take_complete();
+      if (n > 0) {
+        out.clear();
+        for (int i = 0; i < n; ++i) out += response;
+        c.stream.write_all(out);
+        served.requests += n;
+      }
+      if (!requests.inside_a_request()) break;
+      // The rest of a head that has begun, within the request timeout.
+      const std::optional<bool> complete = spindle::with_timeout(request_timeout, [&] {
+        do {
+          if (!requests.read()) return false;
+        } while (!requests.has_complete());
+        return true;
+      });
+      if (complete != true) return;  // too slow (nullopt), gone, or too large
     }
-    if (in.size() > max_head) return;
   }
 }
 
 // Accepts until the listener is closed, one fiber per connection, and
 // returns once every connection has ended too.
-void serve(net::tcp_listener& lst, std::chrono::seconds idle_timeout) {
-  spindle_samples::serve_connections(lst, idle_timeout, serve_connection);
+void serve(net::tcp_listener& lst, std::chrono::seconds idle_timeout,
+           std::chrono::seconds request_timeout) {
+  spindle_samples::serve_connections(
+      lst, idle_timeout, [request_timeout](auto& c) { serve_connection(c, request_timeout); });
 }
 
 struct results {
@@ -145,7 +204,10 @@ int self_test(spindle::runtime& rt, const settings& cfg) {
   rt.block_on([&] {
     spindle_samples::self_test_in_process(
         cfg.port < 0 ? 0 : cfg.port,
-        [&cfg](net::tcp_listener& lst) { serve(lst, std::chrono::seconds(cfg.idle_timeout)); },
+        [&cfg](net::tcp_listener& lst) {
+          serve(lst, std::chrono::seconds(cfg.idle_timeout),
+                std::chrono::seconds(cfg.request_timeout));
+        },
         cfg.self_test, [&](net::endpoint ep, long id) { client(ep, id, cfg.requests, r); });
   });
   const double secs =
@@ -162,9 +224,10 @@ int main(int argc, char** argv) {
   const settings cfg = parse_args(argc, argv);
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
   if (cfg.self_test > 0) return self_test(rt, cfg);
-  rt.block_on([&] {
-    auto lst = spindle_samples::listen_on_loopback(cfg.port < 0 ? 9001 : cfg.port);
-    serve(lst, std::chrono::seconds(cfg.idle_timeout));
-  });
-  return 1;  // serve() returns only when accept failed (reported on stderr)
+  return spindle_samples::serve_until_signalled(rt, cfg.port < 0 ? 9001 : cfg.port,
+                                                std::chrono::seconds(cfg.grace), served, "requests",
+                                                [&cfg](net::tcp_listener& lst) {
+                                                  serve(lst, std::chrono::seconds(cfg.idle_timeout),
+                                                        std::chrono::seconds(cfg.request_timeout));
+                                                });
 }

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -193,6 +194,9 @@ inline void connection_registry::add(connection& c) {
 }
 
 inline void connection_registry::remove(connection& c) {
+  // From ~connection: its wait for the lock must not throw when the
+  // connection's fiber is cancelled (the server stopping).
+  spindle::shield s;
   std::lock_guard lock(mutex_);
   connections_.erase(&c);
 }
@@ -240,22 +244,92 @@ inline void connection_registry::reap_until_stopped(const spindle::net::tcp_list
 // is reported) plus the idle policy: connections idle for `idle_timeout` are
 // closed, and idle ones first when descriptors run out (connection_registry).
 // An error of accept other than the close is reported on stderr and stops
-// the accepting; it never ends the process.
+// the accepting; it never ends the process. Cancelling the calling fiber
+// cancels every connection (net::serve) and then throws spindle::cancelled.
 template <class Serve>
 void serve_connections(spindle::net::tcp_listener& lst, std::chrono::milliseconds idle_timeout,
                        Serve serve) {
   connection_registry connections(idle_timeout);
   auto reaper = spindle::spawn([&] { connections.reap_until_stopped(lst); });
+  std::exception_ptr cancelled;
   try {
     spindle::net::serve(lst, [&connections, serve](spindle::net::tcp_stream s) {
       connection c(connections, std::move(s));
       serve(c);
     });
+  } catch (const spindle::cancelled&) {
+    cancelled = std::current_exception();  // every connection has ended
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "accept failed, no more connections taken: %s\n", e.what());
   }
-  connections.stop();
-  reaper.join();
+  {
+    spindle::shield s;  // the reaper must be gone before `connections`, cancelled or not
+    connections.stop();
+    reaper.join();
+  }
+  if (cancelled) std::rethrow_exception(cancelled);
+}
+
+// --- stopping on a signal -----------------------------------------------------
+
+// What a server counts for the line it prints when it stops.
+struct server_stats {
+  std::atomic<long> connections{0};
+  std::atomic<long> requests{0};
+};
+
+// Runs a server until SIGINT or SIGTERM, then stops it cleanly; call it from
+// main (a plain thread). serve(listener) is the accept loop (it returns once
+// the listener is closed and its connections have ended, see
+// serve_connections).
+//  1. The signals are caught (spindle::signal_set) before the listener is
+//     announced, so a signal sent as soon as "listening on" shows is never
+//     the default action.
+//  2. A fiber waits for one, then closes the listener: no new connection.
+//  3. The connections get `grace` to finish what they are doing (a client
+//     that sends more meanwhile is still served); those still open then are
+//     cancelled: they are the children of net::serve's task_group, which
+//     cancelling the serving fiber reaches. Their waits throw
+//     spindle::cancelled, their destructors run.
+//  4. Prints "stopped by SIGTERM: N connections served, M <unit>" and
+//     returns 0. If accepting failed instead (reported on stderr), returns 1.
+template <class Serve>
+int serve_until_signalled(spindle::runtime& rt, int port, std::chrono::milliseconds grace,
+                          const server_stats& stats, const char* unit, Serve serve) {
+  spindle::signal_set signals{SIGINT, SIGTERM};
+  int signo = 0;
+  rt.block_on([&] {
+    auto lst = listen_on_loopback(port);
+    spindle::latch served(1);
+    auto server = spindle::spawn([&] {
+      try {
+        serve(lst);
+      } catch (const spindle::cancelled&) {
+        // The grace ran out: the connections still open were cut short.
+      }
+      served.count_down();
+    });
+    auto stopper = spindle::spawn([&] {
+      signo = signals.wait();
+      lst.close();
+      if (!served.wait_for(grace)) server.cancel();
+    });
+    served.wait();
+    // The stopper is done with `server` (or never will be: the server ended
+    // by itself, accept failed, and no signal is coming).
+    stopper.cancel();
+    try {
+      stopper.join();
+    } catch (const spindle::cancelled&) {
+    }
+    server.join();
+  });
+  if (signo == 0) return 1;
+  std::printf("stopped by %s: %ld connections served, %ld %s\n",
+              signo == SIGINT ? "SIGINT" : "SIGTERM", stats.connections.load(),
+              stats.requests.load(), unit);
+  std::fflush(stdout);
+  return 0;
 }
 
 // Runs client(id) for every id in [0, n), each in a fiber of its own so that

@@ -4,8 +4,10 @@
 # here fails the run, so a new sample cannot go untested. Then checks what the
 # samples promise beyond their self-tests: bad options are refused (exit 2 and
 # the usage), edge sizes do not crash, idle connections are closed, a server
-# whose descriptors are all held by idle clients still serves a new one, and
-# the chat room's memory stays bounded when members never read.
+# whose descriptors are all held by idle clients still serves a new one, the
+# chat room's memory stays bounded when members never read, the servers stop
+# cleanly on SIGTERM with a client connected (exit 0 and their summary line),
+# and http_hello drops a client that never finishes its request.
 #   tests/samples_smoke.sh [DIR]      DIR: the built samples (default build/samples)
 set -uo pipefail
 dir=${1:-build/samples}
@@ -29,8 +31,9 @@ bad_args() {  # option lists that sample $1 must refuse, one per line
   case $1 in
     echo_server | http_hello | chat_server | kv_server)
       printf '%s\n' "--port 70000" "--port -1" "--port 80x" "--idle-timeout 0" "--self-test abc" ;;&
+    echo_server | http_hello | chat_server) printf '%s\n' "--grace -1" "--grace 1.5" ;;&
     echo_server) printf '%s\n' "--messages -5" ;;
-    http_hello) printf '%s\n' "--requests -1" ;;
+    http_hello) printf '%s\n' "--requests -1" "--request-timeout 0" ;;
     chat_server) printf '%s\n' "--lines -5" "--lines 5.5" ;;
     kv_server) printf '%s\n' "--requests 0" "--self-test 0" ;;
     fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
@@ -157,6 +160,51 @@ serves_when_exhausted() {
   fi
 }
 
+# stops_on_sigterm <exe> <request> <reply> <unit>: a client is connected (and
+# has been answered <reply> to <request>) when the server, started with a
+# grace of 1 s, gets SIGTERM: the server exits with status 0 (the client
+# still connected is cut after the grace) and its last line is
+# "stopped by SIGTERM: 1 connections served, N <unit>".
+stops_on_sigterm() {
+  local c reply i status summary log=$work/server.$BASHPID
+  start_server "$1" --port 0 --grace 1 || return 1
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf '%b' "$2" >&"$c"
+  reply=$(timeout 10 head -c "${#3}" <&"$c")
+  if [ "$reply" != "$3" ]; then
+    echo "got \"$reply\" instead of \"$3\""
+    return 1
+  fi
+  kill -TERM "$server_pid"
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    echo "still running 30 s after SIGTERM"
+    return 1
+  fi
+  wait "$server_pid"
+  status=$?
+  summary=$(tail -n 1 "$log")
+  if [ "$status" -ne 0 ] ||
+    ! [[ $summary =~ ^stopped\ by\ SIGTERM:\ 1\ connections\ served,\ [1-9][0-9]*\ $4$ ]]; then
+    echo "exit status $status, last line \"$summary\":"
+    cat "$log"
+    return 1
+  fi
+}
+
+# drops_slow_request <http_hello>: with --request-timeout 1, a client that
+# sends half a request head and then nothing is disconnected.
+drops_slow_request() {
+  local c
+  start_server "$1" --port 0 --request-timeout 1 || return 1
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'GET / HTTP/1.1\r\nHost: 127' >&"$c"
+  timeout 10 cat <&"$c" >/dev/null || { echo "a client with half a request was not dropped"; return 1; }
+}
+
 # kv_with_redis_tools <kv_server>: redis-cli gets Redis's exact answers, and
 # redis-benchmark runs its commands (plain and pipelined) without an error.
 kv_with_redis_tools() {
@@ -250,6 +298,15 @@ for exe in "$dir"/*; do
       ;;
     chat_server) check "chat_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" '' welcome ;;
     kv_server) check "kv_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" 'PING\r\n' +PONG ;;
+  esac
+  case $name in
+    echo_server) check "echo_server stops on SIGTERM" stops_on_sigterm "$exe" 'ping\n' ping messages ;;
+    http_hello)
+      check "http_hello stops on SIGTERM" stops_on_sigterm "$exe" \
+        'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "HTTP/1.1 200 OK" requests
+      check "http_hello --request-timeout 1 drops a slow request" drops_slow_request "$exe"
+      ;;
+    chat_server) check "chat_server stops on SIGTERM" stops_on_sigterm "$exe" 'hi\n' 'welcome' lines ;;
   esac
 done
 if [ "$ran" -eq 0 ]; then

@@ -15,7 +15,8 @@
 // (a wait already in progress is woken and throws) until the fiber ends.
 // Every wait means every call that can suspend: the sync primitives,
 // channel send/recv and their timed forms, select, future get/wait, task
-// join, sleeps, socket IO, io::wait_*, signal_set::wait. yield() and the
+// join, sleeps, socket IO, io::wait_*, signal_set::wait, and the wait of
+// run_blocking (the call itself runs to its end, runtime.hpp). yield() and the
 // try_* calls never throw it. A cancel that races with a wake-up loses
 // nothing: a permit, a channel value, a lock hand-over or IO readiness is
 // either taken by the waiter (whose wait then returns normally; the next one
@@ -40,6 +41,9 @@
 // of time, it throws spindle::cancelled; otherwise it returns. ~task_group()
 // cancels and waits for the children still running; it never detaches them
 // (an exception no join() collected is reported on stderr).
+//
+// runtime::shutdown(grace) cancels every fiber of its runtime the same way
+// (runtime.hpp).
 //
 // Only fibers are cancelled: on a plain thread this_fiber::cancelled() is
 // false, a shield does nothing, and with_timeout, with_deadline and
@@ -99,6 +103,7 @@ class scope_guard {
 
  private:
   cancel_state* state_;
+  runtime_core* rt_;  // the fiber's: its runtime::shutdown cancels it too
   cancel_links* links_;
   cancel_scope scope_;
 };

@@ -102,7 +102,8 @@ class runtime {
   runtime& operator=(const runtime&) = delete;
 
   // Starts f(args...) as a new fiber on this runtime; callable from any thread.
-  // Throws std::bad_alloc when there is no memory for the fiber.
+  // Throws std::bad_alloc when there is no memory for the fiber, and
+  // std::logic_error after shutdown().
   template <class F, class... A>
   requires(!std::is_same_v<std::remove_cvref_t<F>, fiber_options>) auto spawn(F&& f, A&&... args)
       -> task<detail::spawn_result_t<F, A...>> {
@@ -127,6 +128,18 @@ class runtime {
     check_block_on_allowed();
     return spawn(std::forward<F>(f)).join();
   }
+
+  // From a plain thread: cancels every fiber (every wait of every fiber of
+  // this runtime, started or not, spawned before or during the grace period,
+  // throws spindle::cancelled from then on, outside a shield; fibers already
+  // waiting are woken), waits until all of them have ended or `grace` has
+  // passed, whichever comes first, then does what ~runtime() does to the
+  // rest. Returns as soon as every fiber has ended. Idempotent: a second call
+  // returns at once; ~runtime() afterwards only frees memory. Afterwards
+  // spawn() throws std::logic_error. Throws std::logic_error in a fiber of
+  // this runtime, or in one of its run_blocking() calls (it would wait for
+  // itself). A fiber that never switches delays it as it delays ~runtime().
+  void shutdown(std::chrono::nanoseconds grace);
 
   // Number of worker threads.
   std::size_t workers() const noexcept;
@@ -167,36 +180,54 @@ auto spawn(const fiber_options& o, F&& f, A&&... args) -> task<detail::spawn_res
 }
 
 // Runs f() on the runtime's blocking thread pool; only the calling fiber
-// waits. Its result is returned and its exception rethrown. Called outside a
-// fiber, f() simply runs on the calling thread. If every pool thread is busy
-// and no new one can be created (thread limit), f() waits for a busy one; if
-// there is no pool thread at all, std::system_error from the thread's
-// creation is thrown (errc::resource_unavailable_try_again) and f() not run.
+// waits. Its result is returned and its exception rethrown. f (a decay-copy)
+// is destroyed on the pool thread as soon as the call returns or throws.
+// Called outside a fiber, f() simply runs on the calling thread. If every
+// pool thread is busy and no new one can be created (thread limit), f() waits
+// for a busy one; if there is no pool thread at all, std::system_error from
+// the thread's creation is thrown (errc::resource_unavailable_try_again) and
+// f() not run.
+//
+// The wait is cancellable like every other (spindle::cancelled, and
+// with_timeout around it): the fiber stops waiting at once, while the call
+// runs to its end on its pool thread, which then destroys its result (or the
+// exception it threw, silently: nobody waits for it any more). So whatever
+// f captured by reference must outlive the call, not just run_blocking.
+// A fiber that is already cancelled (outside a shield) does not start the
+// call: it throws spindle::cancelled and f is destroyed unrun. ~runtime()
+// still waits for calls in progress.
 template <class F>
 auto run_blocking(F&& f) -> std::invoke_result_t<std::decay_t<F>> {
   using R = std::invoke_result_t<std::decay_t<F>>;
   detail::runtime_core* rt = detail::current_runtime();
   if (!rt) return std::invoke(std::forward<F>(f));
   struct job final : detail::blocking_job {
-    std::decay_t<F> fn;
+    std::optional<std::decay_t<F>> fn;
     std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
     std::exception_ptr error;
     explicit job(F&& g) : fn(std::forward<F>(g)) {}
     void run() noexcept override {
       try {
         if constexpr (std::is_void_v<R>) {
-          std::invoke(std::move(fn));
+          std::invoke(std::move(*fn));
         } else {
-          result.emplace(std::invoke(std::move(fn)));
+          result.emplace(std::invoke(std::move(*fn)));
         }
       } catch (...) {
         error = std::current_exception();
       }
+      try {
+        fn.reset();
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
     }
-  } j(std::forward<F>(f));
-  detail::run_on_blocking_pool(*rt, j);
-  if (j.error) std::rethrow_exception(j.error);
-  if constexpr (!std::is_void_v<R>) return std::move(*j.result);
+  };
+  auto* j = new job(std::forward<F>(f));  // shared with the pool: blocking_job.hpp
+  detail::blocking_job_ref mine(*j);
+  detail::run_on_blocking_pool(*rt, *j);
+  if (j->error) std::rethrow_exception(j->error);
+  if constexpr (!std::is_void_v<R>) return std::move(*j->result);
 }
 
 }  // namespace spindle

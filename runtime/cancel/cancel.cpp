@@ -46,6 +46,7 @@ scope_guard::scope_guard(clock::time_point deadline) {
   fiber* who = current_identity();
   if (!who) throw std::logic_error("spindle::with_timeout/with_deadline called outside a fiber");
   state_ = &who->cancel;
+  rt_ = who->sched.rt;
   links_ = &links_of(*who);
   scope_.own = deadline;
   scope_.outer = links_->scopes;
@@ -58,7 +59,8 @@ scope_guard::~scope_guard() {
 }
 
 bool scope_guard::expired_here() const noexcept {
-  if (state_->requested.load(std::memory_order_relaxed)) return false;  // not ours to swallow
+  // A request, or runtime::shutdown: not ours to swallow.
+  if (state_->requested.load(std::memory_order_relaxed) || rt_->cancelling_all()) return false;
   // An enclosing scope that ran out no later than ours is the one to end.
   if (scope_.outer && scope_.outer->deadline <= scope_.own) return false;
   return clock::now() >= scope_.own;
@@ -83,7 +85,7 @@ bool cancelled() noexcept {
   if (!who) return false;
   const detail::cancel_state& c = who->cancel;
   if (c.shield_depth) return false;
-  if (c.requested.load(std::memory_order_relaxed)) return true;
+  if (c.requested.load(std::memory_order_relaxed) || who->sched.rt->cancelling_all()) return true;
   const detail::cancel_scope* scope = who->cancel_more ? who->cancel_more->scopes : nullptr;
   return scope && detail::clock::now() >= scope->deadline;
 }

@@ -22,6 +22,7 @@ bool prepare_first_run(worker& w, fiber* f) noexcept {
     f->error = std::current_exception();
     w.rt.registry().remove(*f);
     complete(*f);
+    w.rt.count_end(w);
     f->release();  // the run's reference; the fiber never ran, so no stack to give back
     return false;
   }
@@ -48,7 +49,9 @@ void fiber_entry(ctx::transfer_t t) {
   current_worker()->unregister_at_end(*self);
   complete(*self);
   // The fiber may have migrated: the worker is re-read, never cached.
-  switch_away(*current_worker(), self, after_switch_action::finish);
+  worker& w = *current_worker();
+  w.rt.count_end(w);
+  switch_away(w, self, after_switch_action::finish);
   std::fputs("spindle: a finished fiber was resumed\n", stderr);
   std::abort();
 }

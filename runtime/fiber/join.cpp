@@ -43,7 +43,13 @@ bool try_run_inline(fiber& f) {
       end_wait_record(*joiner, wait_kind::join);
     }
   } scope{self, std::exchange(self->sched.inline_child, &f), joiner};
+  // Its end is counted for runtime::shutdown like any fiber's (live_fibers.hpp).
+  struct count_end {
+    fiber& f;
+    ~count_end() { f.sched.rt->count_end(*current_worker()); }
+  };
   try {
+    count_end counted{f};
     f.run_body();
   } catch (const fiber_unwind&) {
     f.sched.unwinding = true;  // no result: a later join() of f must throw

@@ -1,4 +1,5 @@
-// fiber_registry: every live fiber of a runtime, for the dump and the metrics.
+// fiber_registry: every live fiber of a runtime, for the dump (how many there
+// are is counted without locks by live_fibers, sched/live_fibers.hpp).
 //
 // A fiber is registered when it is spawned and leaves when it ends (its body
 // returned or threw, it was discarded unstarted, or it failed before it ran),
@@ -51,8 +52,6 @@ class fiber_registry {
     f.registry_next = s.head;
     if (s.head) s.head->registry_prev = &f;
     s.head = &f;
-    ++s.alive;
-    ++s.spawned;
   }
 
   void remove(fiber& f) noexcept {
@@ -113,23 +112,6 @@ class fiber_registry {
     }
   }
 
-  // Counts include fibers of remote batches not yet flushed: `alive` is exact
-  // once every worker has flushed (idle or stopped).
-  struct counts {
-    std::uint64_t alive = 0;
-    std::uint64_t spawned = 0;
-  };
-  counts totals() const noexcept {
-    counts c;
-    for (std::size_t i = 0; i < count_; ++i) {
-      shard& s = shards_[i];
-      std::lock_guard<spinlock> g(s.lock);
-      c.alive += s.alive;
-      c.spawned += s.spawned;
-    }
-    return c;
-  }
-
  private:
   struct alignas(64) shard;
   static void unlink(shard& s, fiber& f) noexcept SPINDLE_REQUIRES(s.lock) {
@@ -139,14 +121,11 @@ class fiber_registry {
       s.head = f.registry_next;
     if (f.registry_next) f.registry_next->registry_prev = f.registry_prev;
     f.registry_prev = f.registry_next = nullptr;
-    --s.alive;
   }
 
   struct alignas(64) shard {
     mutable spinlock lock;
     fiber* head SPINDLE_GUARDED_BY(lock) = nullptr;
-    std::uint64_t alive SPINDLE_GUARDED_BY(lock) = 0;
-    std::uint64_t spawned SPINDLE_GUARDED_BY(lock) = 0;
   };
   const std::size_t count_;
   const std::unique_ptr<shard[]> shards_;

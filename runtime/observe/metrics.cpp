@@ -1,7 +1,7 @@
 // runtime::metrics(): the workers' counters (worker_counters, written by each
 // worker alone) and the runtime's totals, added up on demand. Nothing here
-// stops a worker: a snapshot costs one load per counter, a lock per registry
-// shard, the timer queue's lock and the blocking pool's.
+// stops a worker: a snapshot costs one load per counter, the timer queue's
+// lock and the blocking pool's.
 #include <spindle/runtime.hpp>
 
 #include "sched/runtime_core.hpp"
@@ -32,14 +32,8 @@ runtime_metrics runtime::metrics() const {
     io_begun += c.io_waits_begun.load(std::memory_order_relaxed);
     io_ended += c.io_waits_ended.load(std::memory_order_relaxed);
   }
-  // Shards first, then the workers' unflushed ends: a flush in between makes
-  // the figure too high for a moment, never too low.
-  const detail::fiber_registry::counts fibers = core_->registry().totals();
-  std::uint64_t unflushed = 0;
-  for (const auto& w : workers)
-    unflushed += w->counters.ended_unflushed.load(std::memory_order_relaxed);
-  m.fibers_alive = fibers.alive > unflushed ? fibers.alive - unflushed : 0;
-  m.fibers_spawned = fibers.spawned;
+  m.fibers_alive = core_->live().count();
+  m.fibers_spawned = core_->live().spawned();
   const detail::blocking_pool::counts blocking = core_->blocking_counts();
   m.blocking_threads = blocking.threads;
   m.blocking_queued = blocking.queued;

@@ -11,6 +11,12 @@ namespace spindle::detail {
 
 namespace {
 constexpr auto idle_timeout = std::chrono::seconds(10);
+// The pool whose thread this is, or null.
+thread_local const blocking_pool* this_threads_pool = nullptr;
+}  // namespace
+
+bool blocking_pool::runs_on_this_thread() const noexcept {
+  return this_threads_pool == this;
 }
 
 void blocking_pool::stop() {
@@ -24,8 +30,7 @@ void blocking_pool::submit(blocking_job& job) {
   std::unique_lock<std::mutex> g(m_);
   if (stopping_) {
     g.unlock();
-    job.run();
-    job.done->notify();
+    job.run_and_finish();
     return;
   }
   if (idle_ == 0 && threads_ < max_threads_) {
@@ -33,8 +38,8 @@ void blocking_pool::submit(blocking_job& job) {
     // EAGAIN) changes nothing here. With a thread running, the job is queued
     // anyway: every counted thread looks at the queue before it exits, so a
     // busy one takes the job when its call returns. With none, the caller
-    // gets the exception and the job is never queued (it lives in the
-    // caller's frame, which the exception unwinds). The new thread needs m_
+    // gets the exception and the job is never queued (the caller drops the
+    // pool's reference to it). The new thread needs m_
     // before it looks at anything, so counting it after the start is safe.
     try {
       start_thread([this] { thread_main(); }).detach();
@@ -58,14 +63,14 @@ blocking_pool::counts blocking_pool::current_counts() {
 
 void blocking_pool::thread_main() {
   name_this_thread("spindle-blk");
+  this_threads_pool = this;
   std::unique_lock<std::mutex> g(m_);
   for (;;) {
     if (blocking_job* job = head_) {
       head_ = job->next;
       if (!head_) tail_ = nullptr;
       g.unlock();
-      job->run();
-      job->done->notify();  // last touch of the job: its fiber may return now
+      job->run_and_finish();  // last touch of the job: it may be deleted now
       g.lock();
       continue;
     }

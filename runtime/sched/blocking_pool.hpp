@@ -4,8 +4,9 @@
 // Threads start on demand, up to `max_threads` (a bound, unlike Go's
 // unbounded thread growth: minio#4990), and exit after 10 s without work.
 // The calling fiber parks on the job's waiter; the worker runs other fibers.
-// Jobs live on the calling fibers' stacks: a job is never cancelled once
-// queued, so its fiber cannot unwind while a pool thread still uses it.
+// Jobs are on the heap, shared by the fiber and the pool (blocking_job.hpp):
+// a fiber cancelled while its call runs leaves at once, and the pool thread
+// deletes the job when the call is over. A job once queued always runs.
 //
 // All fields are guarded by `m_`. Unchecked (detail/thread_safety.hpp):
 // libstdc++'s std::mutex carries no attributes, and the condition variables
@@ -30,7 +31,7 @@ class blocking_pool {
   blocking_pool(const blocking_pool&) = delete;
   blocking_pool& operator=(const blocking_pool&) = delete;
 
-  // Queues the job; job.done is notified after job.run() returns. Throws
+  // Queues the job; a pool thread calls job.run_and_finish(). Throws
   // what the thread's creation threw (std::system_error at the thread limit)
   // if no thread exists and none can be created; the job is then not queued.
   void submit(blocking_job& job);
@@ -42,6 +43,10 @@ class blocking_pool {
     std::size_t queued = 0;
   };
   counts current_counts();
+
+  // True on one of this pool's threads (a run_blocking call): waiting there
+  // for the pool to stop would wait for the caller itself.
+  bool runs_on_this_thread() const noexcept;
 
  private:
   void thread_main();

@@ -46,7 +46,8 @@ runtime_core::runtime_core(const options& opts)
       reactor_(detail::reactor::create()),
       idle_(static_cast<std::uint32_t>(pick_workers(opts.workers))),
       registry_(pick_workers(opts.workers)),
-      blocking_(opts.blocking_threads) {
+      blocking_(opts.blocking_threads),
+      live_(pick_workers(opts.workers) + 1) {  // + the stall monitor's spare (index = workers)
   const std::size_t n = pick_workers(opts.workers);
   workers_.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
@@ -115,12 +116,14 @@ void runtime_core::notify_work() noexcept {
 //     fiber_unwind unwinds its stack, so destructors run. Fibers they wake run
 //     to their next suspension, where they unwind too (waits return
 //     `cancelled` once the runtime stops) (cancel_suspended).
-//  4. run_blocking calls in progress are waited for (their jobs live on the
-//     callers' stacks); the blocking pool's threads exit.
+//  4. run_blocking calls in progress are waited for (their fibers were
+//     unwound in step 3; the jobs are shared with the pool, blocking_job.hpp);
+//     the blocking pool's threads exit.
 //  5. Members go in reverse order: reactor, timers, stacks (all unmapped).
 runtime_core::~runtime_core() { shut_down(); }
 
 void runtime_core::shut_down() {
+  if (closed()) return;  // runtime::shutdown() did it already
   if (monitor_) monitor_->stop();
   dump_on_signal_.reset();
   stop_workers();
@@ -133,7 +136,7 @@ void runtime_core::shut_down() {
 
   run_all_runnable(host);  // unstarted fibers are discarded, started ones resume and unwind
   cancel_suspended(host);
-  blocking_.stop();  // waits for calls in progress; their fibers become runnable
+  blocking_.stop();  // waits for calls in progress (their fibers no longer wait for them)
   run_all_runnable(host);
   report_stuck_fibers();
   for (auto& w : workers_) {
@@ -142,6 +145,7 @@ void runtime_core::shut_down() {
   }
   reactor_->orphan();  // sockets may keep it alive (socket_fd); nobody polls it now
   set_current_worker(outer);
+  closed_.store(true, std::memory_order_release);
 }
 
 void runtime_core::stop_workers() {

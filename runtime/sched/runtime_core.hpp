@@ -10,10 +10,12 @@
 // Idle workers park through their parker (parker.hpp), which also drives the
 // reactor. "Which runtime am I on?" is sched/context.hpp, not this header.
 //
-// Shutdown (`stopping`): see runtime_core.cpp, ~runtime_core().
+// Shutdown (`stopping`): see runtime_core.cpp, ~runtime_core(); the graceful
+// one (runtime::shutdown: cancel all, wait, then the same) is shutdown.cpp.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,6 +29,7 @@
 #include "sched/blocking_pool.hpp"
 #include "sched/global_queue.hpp"
 #include "sched/idle_set.hpp"
+#include "sched/live_fibers.hpp"
 #include "sched/parker.hpp"
 #include "sched/worker.hpp"
 #include "sync/annotated_mutex.hpp"
@@ -63,6 +66,35 @@ class runtime_core {
 
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
+  // runtime::shutdown (shutdown.cpp): cancels every fiber, waits up to
+  // `grace` for all of them to end, then shuts down as ~runtime() does.
+  // Idempotent; a plain thread (or another runtime's fiber) only.
+  void shutdown(clock::duration grace);
+  // True from the start of shutdown(): the park door treats it as a
+  // cancellation request of every fiber (waiter.cpp). A relaxed load on the
+  // line of `stopping_`, which the door reads anyway.
+  bool cancelling_all() const noexcept { return cancelling_all_.load(std::memory_order_relaxed); }
+  // True once shut down: spawning is refused (submit_new).
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  // Spawns and ends, counted for shutdown (live_fibers.hpp). `w`: the
+  // calling worker of this runtime, or null.
+  void count_spawn(const worker* w) noexcept {
+    if (w)
+      live_.spawned_on(w->index);
+    else
+      live_.spawned_elsewhere();
+  }
+  // As the body of a fiber of this runtime has ended on worker `w` (of this
+  // runtime, or of another whose fiber joined it inline).
+  void count_end(const worker& w) noexcept {
+    if (&w.rt == this)
+      live_.ended_on(w.index);
+    else
+      live_.ended_elsewhere();
+    if (cancelling_all()) [[unlikely]] tell_shutdown();
+  }
+
   std::size_t worker_count() const noexcept { return workers_.size(); }
 
   // True if one of this runtime's workers is running the fiber `o` names
@@ -77,6 +109,8 @@ class runtime_core {
 
   // Every live fiber (observe/fiber_registry.hpp).
   fiber_registry& registry() noexcept { return registry_; }
+  // How many fibers are alive and were spawned (sched/live_fibers.hpp).
+  const live_fibers& live() const noexcept { return live_; }
 
   // The pool for a fiber's own stack size (fiber_options::stack_size): the
   // runtime's pool when `bytes` fits in its stacks, else a pool of stacks of
@@ -108,6 +142,9 @@ class runtime_core {
   }
   void cancel_timer(timer_entry& t) noexcept { timers_.cancel(t); }
 
+  // True in a run_blocking() call of this runtime (on its pool's thread).
+  bool in_blocking_call() const noexcept { return blocking_.runs_on_this_thread(); }
+
   // Hands a run_blocking() call to the blocking pool (see blocking_pool::submit).
   void submit_blocking(blocking_job& job) { blocking_.submit(job); }
 
@@ -120,7 +157,14 @@ class runtime_core {
   friend class worker;
   friend class parker;
 
-  // Shutdown, in steps (runtime_core.cpp).
+  // Graceful shutdown's cancel-all (shutdown.cpp).
+  bool pause_workers(clock::time_point deadline);
+  void resume_workers() noexcept;
+  void pause_point() noexcept;  // a worker, in its scheduler loop
+  void cancel_every_started_fiber() noexcept;
+  void tell_shutdown() noexcept;
+
+  // Shutdown, in steps (runtime_core.cpp). Idempotent.
   void shut_down();
   void stop_workers();
   void run_all_runnable(worker& host);
@@ -149,8 +193,23 @@ class runtime_core {
   // Who blocks in reactor_->poll() (parker.hpp); a cache line of its own.
   driver_seat driver_;
   // Read on every switch: a cache line of its own, away from the driver flags.
+  // cancelling_all_ and closed_ share it: read where stopping_ is.
   alignas(64) std::atomic<bool> stopping_{false};
+  std::atomic<bool> cancelling_all_{false};
+  std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> next_id_{1};
+  live_fibers live_;
+
+  // Graceful shutdown (shutdown.cpp). shutdown_lock_ serialises shutdown()
+  // calls; pause_lock_ guards the pause (the fields below, and the waits of
+  // the workers in pause_point and of shutdown for the pause and for the
+  // fibers' ends).
+  std::mutex shutdown_lock_;
+  std::mutex pause_lock_;
+  std::condition_variable pause_cv_;
+  bool pausing_ = false;              // guarded by pause_lock_
+  std::size_t paused_ = 0;            // guarded by pause_lock_: workers in pause_point
+  std::condition_variable ended_cv_;  // a fiber ended while cancelling_all_
 };
 
 }  // namespace spindle::detail

@@ -90,7 +90,6 @@ fiber_registry& worker::rt_registry() noexcept {
 void worker::flush_remote_ends() noexcept {
   if (remote_ends.count == 0) return;
   rt.registry_.flush(remote_ends);
-  counters.ended_unflushed.store(0, std::memory_order_relaxed);
 }
 
 fiber* worker::periodic_check() noexcept {
@@ -173,6 +172,7 @@ fiber* worker::find_work() {
   };
   for (;;) {
     if (rt.stopping()) return nullptr;
+    if (stopping.load(std::memory_order_relaxed)) [[unlikely]] rt.pause_point();  // shutdown.cpp
     if (fiber* f = next_local()) return found(f);
     if (!rt.timers_.empty()) rt.timers_.fire_due(clock::now());
     if (fiber* f = take_global()) return found(f);

@@ -49,7 +49,6 @@ struct alignas(64) worker_counters {
   std::atomic<std::uint64_t> io_waits_begun{0};   // IO waits parked here ...
   std::atomic<std::uint64_t> io_waits_ended{0};   // ... and resumed here (the sums differ by
                                                   // the IO waits in progress)
-  std::atomic<std::uint64_t> ended_unflushed{0};  // fibers in remote_ends (still counted alive)
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -132,8 +131,10 @@ class worker {
   // displacing the last), and other workers are told once, after the poll.
   bool polling = false;
   bool polled_work = false;            // a poll queued fibers; whoever polled tells the others
-  // A copy of runtime_core::stopping() in the worker's own cache line, read
-  // on every switch (set once, by shutdown, before the workers are woken).
+  // Sends the running fiber's next switch to the scheduler loop; read on
+  // every switch, in the worker's own cache line. Set by shutdown before the
+  // workers are woken (a copy of runtime_core::stopping()), and while
+  // runtime::shutdown pauses the workers (sched/shutdown.cpp).
   std::atomic<bool> stopping{false};
   std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
   // A clock for "waiting since" in the dump, refreshed at every periodic
@@ -148,10 +149,7 @@ class worker {
 
   // A fiber ends on this worker, on its own stack: leaves the registry now,
   // or joins remote_ends (see fiber_registry).
-  void unregister_at_end(fiber& f) noexcept {
-    if (!rt_registry().remove_at_end(f, index, remote_ends))
-      counters.ended_unflushed.store(remote_ends.count, std::memory_order_relaxed);
-  }
+  void unregister_at_end(fiber& f) noexcept { rt_registry().remove_at_end(f, index, remote_ends); }
   void flush_remote_ends() noexcept;
 
  private:

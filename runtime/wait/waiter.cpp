@@ -59,9 +59,10 @@ bool set_parked_host(fiber& who, fiber* host) noexcept {
 }  // namespace
 
 // The fiber half of the door. Cost when nothing is cancelled: a load of
-// `requested`, a load of the scope pointer, and the same park as before (a
-// cancellable park differs only in the constant stored); guarded by
-// `spindle-bench pingpong` and `mutex`.
+// `requested`, one of the runtime's `cancelling_all` (runtime::shutdown; on
+// the line of `stopping`, just read), a load of the scope pointer, and the
+// same park as before (a cancellable park differs only in the constant
+// stored); guarded by `spindle-bench pingpong` and `mutex`.
 wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   why_ = why;
   if (!fiber_) return suspend_thread(deadline);
@@ -69,14 +70,13 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   // Who runs here: the stack's own fiber, or the one a join() runs inline.
   fiber* who = self->sched.inline_child ? self->sched.inline_child : self;
   cancel_state& cancel = who->cancel;
-  // run_blocking's job lives on this fiber's stack until the pool thread
-  // notifies it, so neither shutdown nor a cancellation may end this wait.
-  const bool uncancellable = why.kind == wait_kind::blocking_call;
-  bool cancellable = !uncancellable && cancel.shield_depth == 0;
-  if (!uncancellable && cancel_if_stopping(*this, self))
-    return finish_fiber_wait(self, wake::cancelled);
+  bool cancellable = cancel.shield_depth == 0;
+  if (cancel_if_stopping(*this, self)) return finish_fiber_wait(self, wake::cancelled);
   bool scope_deadline = false;
-  if (cancellable && cancel.requested.load(std::memory_order_relaxed)) {
+  runtime_core& rt = *self->sched.rt;
+  // runtime::shutdown cancels every fiber of the runtime through its flag: a
+  // fiber parked before it was set is woken by shutdown (sched/shutdown.cpp).
+  if (cancellable && (cancel.requested.load(std::memory_order_relaxed) || rt.cancelling_all())) {
     if (try_claim(wake::interrupted)) return wake::interrupted;
     cancellable = false;  // a notifier claimed us first: wait for its unpark
   }
@@ -87,7 +87,6 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
       scope_deadline = true;
     }
   }
-  runtime_core& rt = *self->sched.rt;
   const bool timed = deadline != no_deadline;
   if (timed) {
     if (clock::now() >= deadline && try_claim(wake::timed_out))
@@ -99,14 +98,14 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   const bool hosted = cancellable && who != self && set_parked_host(*who, self);
   worker& w = *current_worker();
   begin_wait_record(w, *who, why);
-  park_current(w, uncancellable ? nullptr : this, cancellable);
-  end_wait_record(*who, why.kind);
+  park_current(w, this, cancellable);
   // Resumed by an unpark, the park word is `running` again (the unparker
   // stored it before it submitted us). Anything else: a cancellation woke us.
   const wake r =
       cancellable && self->sched.park.load(std::memory_order_acquire) != switch_detail::park_running
           ? after_cancel_wake(self)
           : state();
+  end_wait_record(*who, why.kind);
   if (hosted) set_parked_host(*who, nullptr);
   if (timed && r != wake::timed_out) rt.cancel_timer(timer_);
   if (r == wake::timed_out && scope_deadline) return wake::expired;
