@@ -21,10 +21,7 @@ void yield() {
     throw std::logic_error("spindle::this_fiber::yield called outside a fiber");
   fiber* self = w->current;
   worker& now = switch_away(*w, self, after_switch_action::requeue);
-  // `stopping` is also set while runtime::shutdown pauses the workers: only
-  // the runtime's own flag means "unwind".
-  if (now.stopping.load(std::memory_order_relaxed) && now.rt.stopping() &&
-      !self->sched.unwinding) [[unlikely]] {
+  if (now.stopping.load(std::memory_order_relaxed) && !self->sched.unwinding) [[unlikely]] {
     self->sched.unwinding = true;
     throw fiber_unwind{};
   }

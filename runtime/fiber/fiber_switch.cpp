@@ -46,11 +46,12 @@ void fiber_entry(ctx::transfer_t t) {
   } catch (...) {
     self->error = std::current_exception();
   }
-  current_worker()->unregister_at_end(*self);
-  complete(*self);
-  // The fiber may have migrated: the worker is re-read, never cached.
+  // The fiber may have migrated: the worker is re-read, never cached. It
+  // leaves the registry and the count before its joiner can see it end.
   worker& w = *current_worker();
+  w.unregister_at_end(*self);
   w.rt.count_end(w);
+  complete(*self);
   switch_away(w, self, after_switch_action::finish);
   std::fputs("spindle: a finished fiber was resumed\n", stderr);
   std::abort();

@@ -99,15 +99,15 @@ class fiber_registry {
     fn();
   }
 
-  // Calls fn(const fiber&) for every registered fiber, one shard at a time,
-  // under that shard's lock (fn must not spawn, end a fiber or take a lock a
-  // spawner may hold).
+  // Calls fn(fiber&) for every registered fiber that has not ended, one
+  // shard at a time, under that shard's lock (fn must not spawn, end a fiber
+  // or take a lock a spawner may hold).
   template <class Fn>
   void for_each(Fn&& fn) const {
     for (std::size_t i = 0; i < count_; ++i) {
       shard& s = shards_[i];
       std::lock_guard<spinlock> g(s.lock);
-      for (const fiber* f = s.head; f; f = f->registry_next)
+      for (fiber* f = s.head; f; f = f->registry_next)
         if (!f->ended.load(std::memory_order_relaxed)) fn(*f);
     }
   }

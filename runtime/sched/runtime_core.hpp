@@ -157,11 +157,7 @@ class runtime_core {
   friend class worker;
   friend class parker;
 
-  // Graceful shutdown's cancel-all (shutdown.cpp).
-  bool pause_workers(clock::time_point deadline);
-  void resume_workers() noexcept;
-  void pause_point() noexcept;  // a worker, in its scheduler loop
-  void cancel_every_started_fiber() noexcept;
+  // A fiber ended while cancelling_all_: shutdown re-reads the count (shutdown.cpp).
   void tell_shutdown() noexcept;
 
   // Shutdown, in steps (runtime_core.cpp). Idempotent.
@@ -201,14 +197,10 @@ class runtime_core {
   live_fibers live_;
 
   // Graceful shutdown (shutdown.cpp). shutdown_lock_ serialises shutdown()
-  // calls; pause_lock_ guards the pause (the fields below, and the waits of
-  // the workers in pause_point and of shutdown for the pause and for the
-  // fibers' ends).
+  // calls; ended_lock_ orders shutdown's wait for the fibers' ends with the
+  // ends' notifications.
   std::mutex shutdown_lock_;
-  std::mutex pause_lock_;
-  std::condition_variable pause_cv_;
-  bool pausing_ = false;              // guarded by pause_lock_
-  std::size_t paused_ = 0;            // guarded by pause_lock_: workers in pause_point
+  std::mutex ended_lock_;
   std::condition_variable ended_cv_;  // a fiber ended while cancelling_all_
 };
 

@@ -172,7 +172,6 @@ fiber* worker::find_work() {
   };
   for (;;) {
     if (rt.stopping()) return nullptr;
-    if (stopping.load(std::memory_order_relaxed)) [[unlikely]] rt.pause_point();  // shutdown.cpp
     if (fiber* f = next_local()) return found(f);
     if (!rt.timers_.empty()) rt.timers_.fire_due(clock::now());
     if (fiber* f = take_global()) return found(f);

@@ -132,9 +132,8 @@ class worker {
   bool polling = false;
   bool polled_work = false;            // a poll queued fibers; whoever polled tells the others
   // Sends the running fiber's next switch to the scheduler loop; read on
-  // every switch, in the worker's own cache line. Set by shutdown before the
-  // workers are woken (a copy of runtime_core::stopping()), and while
-  // runtime::shutdown pauses the workers (sched/shutdown.cpp).
+  // every switch, in the worker's own cache line. Set once, by shutdown,
+  // before the workers are woken (a copy of runtime_core::stopping()).
   std::atomic<bool> stopping{false};
   std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
   // A clock for "waiting since" in the dump, refreshed at every periodic
