@@ -22,7 +22,9 @@ using spindle::detail::stack_pool;
 
 constexpr std::size_t stack_size = 64 << 10;
 
-// Takes stacks from `cache` until the pool refuses to map a slab; returns them.
+// Takes stacks from `cache` until the pool refuses to map a slab; returns
+// them. New slabs are allowed again afterwards (the seam is process-wide: a
+// refusal left behind made the next test's first acquire fail).
 std::vector<stack_block*> take_all_mapped(stack_pool& pool, stack_cache& cache) {
   spindle::detail::refuse_new_stack_slabs = true;
   std::vector<stack_block*> out;
@@ -33,6 +35,7 @@ std::vector<stack_block*> take_all_mapped(stack_pool& pool, stack_cache& cache) 
       break;
     }
   }
+  spindle::detail::refuse_new_stack_slabs = false;
   return out;
 }
 
@@ -103,7 +106,6 @@ TEST(StackPool, StacksGivenBackAreReusedWithoutANewSlab) {
   std::vector<stack_block*> again = take_all_mapped(pool, cache);
   EXPECT_EQ(std::set<stack_block*>(again.begin(), again.end()), distinct);
   // With new slabs allowed, one more stack maps a second slab.
-  spindle::detail::refuse_new_stack_slabs = false;
   stack_block* more = pool.acquire(cache);
   EXPECT_EQ(distinct.count(more), 0u);
   pool.release(cache, more);
@@ -187,7 +189,6 @@ TEST(StackPool, ForEachInUseCoversEverySlab) {
   fiber* const owner = reinterpret_cast<fiber*>(&cache);
   (void)pool.acquire(cache);
   std::vector<stack_block*> first_slab = take_all_mapped(pool, cache);
-  spindle::detail::refuse_new_stack_slabs = false;
   std::vector<stack_block*> all = first_slab;
   for (int i = 0; i < 3; ++i) all.push_back(pool.acquire(cache));  // from a second slab
   for (stack_block* b : all) b->owner = owner;
