@@ -34,15 +34,19 @@ bool try_run_inline(fiber& f) {
   fiber* joiner = self->sched.inline_child ? self->sched.inline_child : self;
   begin_wait_record(*current_worker(), *joiner,
                     {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
+  trace_inline_run(*current_worker(), self, &f, after_switch_action::none);
   struct identity_scope {
     fiber* self;
     fiber* outer;
     fiber* joiner;
+    fiber* child;
     ~identity_scope() {
       self->sched.inline_child = outer;
-      end_wait_record(*current_worker(), *joiner, wait_kind::join);
+      worker& w = *current_worker();  // the child may have migrated
+      trace_inline_run(w, child, self, after_switch_action::finish);
+      end_wait_record(w, *joiner, wait_kind::join);
     }
-  } scope{self, std::exchange(self->sched.inline_child, &f), joiner};
+  } scope{self, std::exchange(self->sched.inline_child, &f), joiner, &f};
   try {
     f.run_body();
   } catch (const fiber_unwind&) {

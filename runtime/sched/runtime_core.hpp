@@ -24,6 +24,7 @@
 #include "fiber/stack_pool.hpp"
 #include "io/reactor.hpp"
 #include "observe/fiber_registry.hpp"
+#include "observe/trace_session.hpp"
 #include "sched/blocking_pool.hpp"
 #include "sched/global_queue.hpp"
 #include "sched/idle_set.hpp"
@@ -76,6 +77,9 @@ class runtime_core {
 
   // Every live fiber (observe/fiber_registry.hpp).
   fiber_registry& registry() noexcept { return registry_; }
+
+  // runtime::start_trace / stop_trace (observe/trace_session.hpp).
+  trace_session& trace() noexcept { return trace_; }
 
   // The pool for a fiber's own stack size (fiber_options::stack_size): the
   // runtime's pool when `bytes` fits in its stacks, else a pool of stacks of
@@ -142,6 +146,8 @@ class runtime_core {
   blocking_pool blocking_;
   // options::dump_signal (null when 0); stopped first at shutdown.
   std::unique_ptr<dump_on_signal> dump_on_signal_;
+  // Destroyed after the workers are joined: no worker records any more.
+  trace_session trace_;
   // Who blocks in reactor_->poll() (parker.hpp); a cache line of its own.
   driver_seat driver_;
   // Read on every switch: a cache line of its own, away from the driver flags.
