@@ -112,7 +112,7 @@ TEST(Trace, RecordsPingPongSleepsAndASocketRead) {
   rt.start_trace(file);
   spindle::channel<int> idle;
   auto idler = rt.spawn(spindle::fiber_options{.name = "idler"}, [&] { (void)idle.recv(); });
-  rt.block_on([] {
+  rt.block_on([&rt] {
     spindle::channel<int> to_pong, to_ping;
     constexpr int rounds = 300;
     auto ping = spindle::spawn(spindle::fiber_options{.name = "ping"}, [&] {
@@ -128,14 +128,19 @@ TEST(Trace, RecordsPingPongSleepsAndASocketRead) {
       for (int i = 0; i < 5; ++i) spindle::this_fiber::sleep_for(1ms);
     });
     auto lst = spindle::net::tcp_listener::bind(spindle::test::loopback_any_port());
+    spindle::channel<int> accepted(1);
     auto reader = spindle::spawn(spindle::fiber_options{.name = "reader"}, [&] {
       auto s = lst.accept();
+      accepted.send(1);
       std::byte b[4];
-      s.read_exact(b);  // parks in a read first: the writer sleeps before it writes
+      s.read_exact(b);  // parks in a read first: the writer waits for that
       EXPECT_EQ(b[3], std::byte{4});
     });
     auto c = spindle::net::tcp_stream::connect(lst.local_endpoint());
-    spindle::this_fiber::sleep_for(5ms);
+    (void)accepted.recv();
+    for (int i = 0; i < 10000 && rt.metrics().io_waiting == 0; ++i)
+      spindle::this_fiber::sleep_for(1ms);
+    ASSERT_EQ(rt.metrics().io_waiting, 1u);  // the reader, in its read
     const std::byte msg[4] = {std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
     c.write_all(msg);
     ping.join();
