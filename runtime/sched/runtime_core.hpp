@@ -24,6 +24,7 @@
 #include "fiber/stack_pool.hpp"
 #include "io/reactor.hpp"
 #include "observe/fiber_registry.hpp"
+#include "observe/runtime_list.hpp"
 #include "observe/trace_session.hpp"
 #include "sched/blocking_pool.hpp"
 #include "sched/global_queue.hpp"
@@ -153,6 +154,8 @@ class runtime_core {
   // Read on every switch: a cache line of its own, away from the driver flags.
   alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_id_{1};
+  // In the process's list of runtimes, for debuggers (scripts/gdb/spindle.py).
+  runtime_list_entry listed_{*this};
 };
 
 }  // namespace spindle::detail
