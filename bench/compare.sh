@@ -67,7 +67,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-ALL_WORKLOADS="yield yield_traced spawn skynet fib pingpong mpmc mutex idle sleep echo http"
+ALL_WORKLOADS="yield spawn skynet fib pingpong mpmc mutex idle sleep echo http"
 NET_WORKLOADS="echo http"
 QUICK_WORKLOADS="yield pingpong mpmc mutex sleep echo http"
 # The standard comparison: which peers take part in which half (see bench/README.md).

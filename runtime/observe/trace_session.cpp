@@ -21,10 +21,6 @@ std::int64_t now_ns() noexcept {
 
 }  // namespace
 
-trace_session::~trace_session() {
-  if (file_) std::fclose(file_);  // only if stop_at_exit was never reached
-}
-
 void trace_session::start(runtime_core& rt, const std::string& path) {
   std::lock_guard<std::mutex> g(lock_);
   if (file_)

@@ -47,9 +47,9 @@ class worker;
 
 class trace_session {
  public:
+  // Destroyed with the runtime_core, after its workers are joined (and
+  // stop_at_exit has closed the file): nobody writes any buffer then.
   trace_session() = default;
-  // The runtime's workers are joined by now: nobody writes any buffer.
-  ~trace_session();
   trace_session(const trace_session&) = delete;
   trace_session& operator=(const trace_session&) = delete;
 

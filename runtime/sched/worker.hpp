@@ -4,7 +4,8 @@
 //  * `local` (thieves take from its head, see run_queue.hpp),
 //  * `runnext` (thieves may take it when the ring is empty),
 //  * `parker_` (unpark() from any thread, see parker.hpp),
-//  * `running` (read by contended mutex lockers, see owner_running()).
+//  * `running` (read by contended mutex lockers, see owner_running()),
+//  * `trace` (stored by start_trace / stop_trace, observe/trace_session.hpp).
 //
 // Where a worker's thread runs: either its *scheduler loop* on the thread's
 // own stack (run(): find work, park), or a fiber. Fibers switch directly to
