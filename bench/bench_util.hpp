@@ -64,6 +64,7 @@ inline long vm_rss_kib() {
 
 // The workloads, one family per file.
 void yield(const args&);
+void yield_traced(const args&);
 void spawn(const args&);
 void skynet(const args&);
 void fib(const args&);

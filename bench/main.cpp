@@ -1,7 +1,7 @@
 // spindle-bench: spindle's implementation of the workloads in bench/README.md.
 //
 // Usage: spindle-bench <workload> [--workers N] [--port P] [--quick]
-// Workloads: yield spawn skynet fib pingpong mpmc mutex idle sleep echo http
+// Workloads: yield yield_traced spawn skynet fib pingpong mpmc mutex idle sleep echo http
 //            cancel deadline
 // --quick runs cancel and deadline at tiny sizes (a smoke run, not figures).
 #include <cstdio>
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
     void (*run)(const bench::args&);
   };
   const entry workloads[] = {
-      {"yield", bench::yield},       {"spawn", bench::spawn}, {"skynet", bench::skynet},
+      {"yield", bench::yield},       {"yield_traced", bench::yield_traced},
+      {"spawn", bench::spawn},       {"skynet", bench::skynet},
       {"fib", bench::fib},           {"pingpong", bench::pingpong}, {"mpmc", bench::mpmc},
       {"mutex", bench::mutex},       {"idle", bench::idle},   {"sleep", bench::sleep},
       {"echo", bench::echo},         {"http", bench::http},

@@ -17,6 +17,14 @@
 //       Serves a free port; N keep-alive clients (fibers of the same process)
 //       send R requests each, alone, pipelined, or split across writes, and
 //       check every response byte for byte. Exits 0 on success.
+//   --trace FILE (either mode)
+//       Records a trace (runtime::start_trace) from the start and writes it
+//       to FILE (Chrome trace-event JSON: ui.perfetto.dev, chrome://tracing)
+//       when the self-test ends, or when the server gets SIGINT or SIGTERM;
+//       the server then stops accepting and exits once its connections have
+//       closed. See docs/USER_GUIDE.md, "Recording a trace".
+#include <signal.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -51,15 +59,39 @@ struct settings {
   int requests = 20;
   int request_timeout = 10;  // seconds, from a request's first bytes to its blank line
   int grace = 5;             // seconds the connections get once a signal came
+  std::string trace;  // --trace FILE; empty: no trace
 };
+
+constexpr const char* usage =
+    "[--port P] [--workers N] [--idle-timeout S] [--request-timeout R] [--grace G] "
+    "[--self-test CLIENTS [--requests R]] [--trace FILE]";
+
+// "--trace FILE", the one option that is not a number: taken out of argv
+// before the others are parsed.
+std::string take_trace_option(int& argc, char** argv) {
+  std::string path;
+  for (int i = 1; i < argc;) {
+    if (std::string_view(argv[i]) != "--trace") {
+      ++i;
+      continue;
+    }
+    if (i + 1 == argc || argv[i + 1][0] == '\0') {
+      std::fprintf(stderr, "%s: --trace needs a file name\n", argv[0]);
+      spindle_samples::exit_with_usage(argv[0], usage, false);
+    }
+    path = argv[i + 1];
+    for (int k = i; k + 2 < argc; ++k) argv[k] = argv[k + 2];
+    argc -= 2;
+  }
+  return path;
+}
 
 settings parse_args(int argc, char** argv) {
   using spindle_samples::number;
   settings s;
+  s.trace = take_trace_option(argc, argv);
   spindle_samples::parse_options(
-      argc, argv,
-      "[--port P] [--workers N] [--idle-timeout S] [--request-timeout R] [--grace G] "
-      "[--self-test CLIENTS [--requests R]]",
+      argc, argv, usage,
       {number("--port", s.port, 0, 65535), number("--workers", s.workers, 0, 1024),
        number("--idle-timeout", s.idle_timeout, 1, 86400),
        number("--request-timeout", s.request_timeout, 1, 86400),
@@ -115,7 +147,7 @@ class request_reader {
 // (or the close of an idle connection) ends it with a std::system_error,
 // which serve_connections drops.
 void serve_connection(spindle_samples::connection& c, std::chrono::seconds request_timeout) {
-  ++served.connections;
+  spindle::this_fiber::set_name("conn " + std::to_string(++served.connections));  // dump, trace
   request_reader requests(c);
   std::string out;  // the answers to what one read completed
   for (;;) {
@@ -159,6 +191,7 @@ struct results {
 void client(net::endpoint ep, long id, int requests, results& r) {
   constexpr std::string_view request =
       "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: spindle-self-test\r\n\r\n";
+  spindle::this_fiber::set_name("client " + std::to_string(id));
   try {
     auto s = net::tcp_stream::connect(ep);
     s.set_timeout(30s);
@@ -223,11 +256,26 @@ int self_test(spindle::runtime& rt, const settings& cfg) {
 int main(int argc, char** argv) {
   const settings cfg = parse_args(argc, argv);
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
-  if (cfg.self_test > 0) return self_test(rt, cfg);
-  return spindle_samples::serve_until_signalled(rt, cfg.port < 0 ? 9001 : cfg.port,
-                                                std::chrono::seconds(cfg.grace), served, "requests",
-                                                [&cfg](net::tcp_listener& lst) {
-                                                  serve(lst, std::chrono::seconds(cfg.idle_timeout),
-                                                        std::chrono::seconds(cfg.request_timeout));
-                                                });
+  if (!cfg.trace.empty()) {
+    try {
+      rt.start_trace(cfg.trace);
+    } catch (const std::system_error& e) {
+      std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+      return 2;
+    }
+  }
+  const int status =
+      cfg.self_test > 0
+          ? self_test(rt, cfg)
+          : spindle_samples::serve_until_signalled(
+                rt, cfg.port < 0 ? 9001 : cfg.port, std::chrono::seconds(cfg.grace), served,
+                "requests", [&cfg](net::tcp_listener& lst) {
+                  serve(lst, std::chrono::seconds(cfg.idle_timeout),
+                        std::chrono::seconds(cfg.request_timeout));
+                });
+  if (!cfg.trace.empty()) {
+    rt.stop_trace();
+    std::printf("trace written to %s\n", cfg.trace.c_str());
+  }
+  return status;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up and the whole test suite, three ways: an optimised build, AddressSanitizer
-# + UndefinedBehaviorSanitizer, and ThreadSanitizer. Then: install into a
+# + UndefinedBehaviorSanitizer, and ThreadSanitizer; after the first, the gdb
+# script against a live process and a core file. Then: install into a
 # temporary prefix and build a consumer project against it, smoke-run every
 # sample, compile-check the kqueue backend against a declaration header, and
 # build once with clang -Wthread-safety -Werror.
@@ -52,6 +53,8 @@ suite() {  # suite <name> <cmake args...>
 
 mkdir -p build
 suite release -DCMAKE_BUILD_TYPE=Release
+echo "== gdb: scripts/gdb/spindle.py on a live process and on a core file"
+if bash tests/gdb/check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== gdb: FAILED"; fi
 suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE=address -DSPINDLE_BUILD_SAMPLES=OFF
 # tests/tsan.supp says why the queue's own races are suppressed.
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp${TSAN_OPTIONS:+ $TSAN_OPTIONS}"

@@ -151,6 +151,20 @@ class runtime {
   // Counters of the workers and the runtime (observe.hpp); from any thread.
   runtime_metrics metrics() const;
 
+  // Records what the workers do into per-worker buffers of bounded size
+  // (64 Ki events each, allocated here; events past that are counted as
+  // dropped): every run of a fiber, wakes, waits and steals. `path` is
+  // opened (created or truncated) here. Throws std::system_error if it
+  // cannot be opened, std::logic_error if a trace is already running.
+  // From any thread. See docs/USER_GUIDE.md, "Recording a trace".
+  void start_trace(const std::string& path);
+  // Stops recording and writes the trace to the file as Chrome trace-event
+  // JSON (Perfetto, chrome://tracing) on the calling thread; the file is
+  // complete when it returns. Throws std::logic_error if no trace is
+  // running, std::system_error if the file cannot be written (the trace is
+  // stopped either way). ~runtime() stops and writes a running trace.
+  void stop_trace();
+
  private:
   static void check_block_on_allowed();
   detail::runtime_core* core_;

@@ -92,6 +92,13 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   return f ? f->sched.stack->san : w.sched_san;
 }
 
+// A fiber woken on its way into its park: its waker did not submit it (see
+// unpark_fiber), so the trace records the wake here, by an unknown waker.
+inline void trace_woken_in_park(worker& w, fiber* f) noexcept {
+  if (trace_buffer* tb = w.trace.load(std::memory_order_acquire)) [[unlikely]]
+    tb->record_wake_unknown(f);
+}
+
 // Runs on the new stack right after every jump: applies the note the
 // previous context left. Cost: a few stores, plus one atomic exchange to park.
 [[gnu::always_inline]] inline void land(ctx::transfer_t t) noexcept {
@@ -116,6 +123,7 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
       prev->sched.context = t.fctx;
       if (prev->sched.park.exchange(park_parked, std::memory_order_acq_rel) == park_woken) {
         prev->sched.park.store(park_running, std::memory_order_relaxed);
+        trace_woken_in_park(w, prev);
         if (w.push_local(prev, true)) w.rt.notify_work();
       }
       break;
@@ -127,6 +135,7 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
         // Woken (or its cancellation requested) on the way out: run it again.
         // A cancel_woken stays for the door to see.
         if (s == park_woken) prev->sched.park.store(park_running, std::memory_order_relaxed);
+        trace_woken_in_park(w, prev);
         if (w.push_local(prev, true)) w.rt.notify_work();
       }
       break;
@@ -152,6 +161,9 @@ inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   // worker's own line, lost in the noise of `spindle-bench yield`.
   w.running.store(next ? fiber_owner_id(next->sched.id) : no_owner, std::memory_order_relaxed);
   if (next) worker_counters::bump(w.counters.fibers_run);  // runtime::metrics(); a load and a store
+  // runtime::start_trace: off, one load and one predictable branch.
+  if (trace_buffer* tb = w.trace.load(std::memory_order_acquire)) [[unlikely]]
+    tb->record_run(self, next, static_cast<std::uint32_t>(action));
   void* target = next ? next->sched.context : w.sched_context;
   before_switch(san_of(w, self), san_of(w, next), action == after_switch_action::finish);
   ctx::transfer_t t = switch_context(target, &w);

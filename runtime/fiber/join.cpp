@@ -34,15 +34,19 @@ bool try_run_inline(fiber& f) {
   fiber* joiner = self->sched.inline_child ? self->sched.inline_child : self;
   begin_wait_record(*current_worker(), *joiner,
                     {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
+  trace_inline_run(*current_worker(), self, &f, after_switch_action::none);
   struct identity_scope {
     fiber* self;
     fiber* outer;
     fiber* joiner;
+    fiber* child;
     ~identity_scope() {
       self->sched.inline_child = outer;
+      worker& w = *current_worker();  // the child may have migrated
+      trace_inline_run(w, child, self, after_switch_action::finish);
       end_wait_record(*joiner, wait_kind::join);
     }
-  } scope{self, std::exchange(self->sched.inline_child, &f), joiner};
+  } scope{self, std::exchange(self->sched.inline_child, &f), joiner, &f};
   // Its end is counted for runtime::shutdown like any fiber's (live_fibers.hpp).
   struct count_end {
     fiber& f;

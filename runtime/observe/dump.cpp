@@ -272,6 +272,10 @@ void append_cycles(std::string& out, const fiber_registry& registry,
 
 }  // namespace
 
+const char* wait_kind_word(wait_kind k) noexcept {
+  return kind_word(k);
+}
+
 std::string format_dump(runtime_core& rt) {
   const std::int64_t now = clock::now().time_since_epoch().count();
   const auto& workers = rt.workers();

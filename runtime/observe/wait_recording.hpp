@@ -27,6 +27,19 @@ inline void begin_wait_record(worker& w, fiber& who, const wait_reason& why) noe
   rec.since.store(w.coarse_now, std::memory_order_relaxed);
   rec.kind.store(static_cast<std::uint32_t>(why.kind), std::memory_order_release);
   if (is_io(why.kind)) worker_counters::bump(w.counters.io_waits_begun);
+  if (trace_buffer* tb = w.trace.load(std::memory_order_acquire)) [[unlikely]]
+    tb->record_wait(who, why);  // runtime::start_trace
+}
+
+// join() runs a fiber inline on the joiner's stack (fiber/join.cpp): for the
+// trace, the stack switches from one fiber to the other without a jump.
+// Named inline children leave their name in the trace as they end.
+inline void trace_inline_run(worker& w, const fiber* from, const fiber* to,
+                             after_switch_action action) noexcept {
+  if (trace_buffer* tb = w.trace.load(std::memory_order_acquire)) [[unlikely]] {
+    if (action == after_switch_action::finish && !from->name.empty()) tb->record_end(*from);
+    tb->record_run(from, to, static_cast<std::uint32_t>(action));
+  }
 }
 
 // A mutex wait's record may be pinned by a dump reading who holds the mutex

@@ -86,6 +86,9 @@ stack_pool& runtime_core::stacks_for(std::size_t bytes) {
 void runtime_core::submit(fiber* f, bool woken) noexcept {
   worker* w = current_worker();
   if (w && &w->rt == this && !stopping()) {
+    // runtime::start_trace. While the worker polls, the reactor is the waker.
+    if (trace_buffer* tb = w->trace.load(std::memory_order_acquire)) [[unlikely]]
+      if (woken) tb->record_wake(w->polling ? nullptr : w->current, f);
     if (w->polling) {
       w->push_local(f, false);
       w->polled_work = true;  // the poller tells the others once, afterwards
@@ -120,7 +123,10 @@ void runtime_core::notify_work() noexcept {
 //     unwound in step 3; the jobs are shared with the pool, blocking_job.hpp);
 //     the blocking pool's threads exit.
 //  5. Members go in reverse order: reactor, timers, stacks (all unmapped).
-runtime_core::~runtime_core() { shut_down(); }
+runtime_core::~runtime_core() {
+  trace_.stop_at_exit(*this);  // the trace shows the program, not its teardown
+  shut_down();
+}
 
 void runtime_core::shut_down() {
   if (closed()) return;  // runtime::shutdown() did it already

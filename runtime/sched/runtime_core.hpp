@@ -26,6 +26,8 @@
 #include "fiber/stack_pool.hpp"
 #include "io/reactor.hpp"
 #include "observe/fiber_registry.hpp"
+#include "observe/runtime_list.hpp"
+#include "observe/trace_session.hpp"
 #include "sched/blocking_pool.hpp"
 #include "sched/global_queue.hpp"
 #include "sched/idle_set.hpp"
@@ -112,6 +114,9 @@ class runtime_core {
   // How many fibers are alive and were spawned (sched/live_fibers.hpp).
   const live_fibers& live() const noexcept { return live_; }
 
+  // runtime::start_trace / stop_trace (observe/trace_session.hpp).
+  trace_session& trace() noexcept { return trace_; }
+
   // The pool for a fiber's own stack size (fiber_options::stack_size): the
   // runtime's pool when `bytes` fits in its stacks, else a pool of stacks of
   // the next power of two, made on first use and kept until the runtime
@@ -186,6 +191,8 @@ class runtime_core {
   std::unique_ptr<stall_monitor> monitor_;
   // options::dump_signal (null when 0); stopped first at shutdown.
   std::unique_ptr<dump_on_signal> dump_on_signal_;
+  // Destroyed after the workers are joined: no worker records any more.
+  trace_session trace_;
   // Who blocks in reactor_->poll() (parker.hpp); a cache line of its own.
   driver_seat driver_;
   // Read on every switch: a cache line of its own, away from the driver flags.
@@ -202,6 +209,9 @@ class runtime_core {
   std::mutex shutdown_lock_;
   std::mutex ended_lock_;
   std::condition_variable ended_cv_;  // a fiber ended while cancelling_all_
+
+  // In the process's list of runtimes, for debuggers (scripts/gdb/spindle.py).
+  runtime_list_entry listed_{*this};
 };
 
 }  // namespace spindle::detail

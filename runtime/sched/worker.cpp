@@ -137,6 +137,8 @@ fiber* worker::steal() noexcept {
       if (&v == this) continue;
       if (fiber* f = v.local.steal_into(local)) {
         worker_counters::bump(counters.steals);
+        if (trace_buffer* tb = trace.load(std::memory_order_acquire)) [[unlikely]]
+          tb->record_steal(*f, v.index);
         return f;
       }
       // The runnext slot is stealable too, so a fiber cannot be stranded
@@ -145,6 +147,8 @@ fiber* worker::steal() noexcept {
       if (round > 0 && v.runnext.load(std::memory_order_relaxed)) {
         if (fiber* f = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) {
           worker_counters::bump(counters.steals);
+          if (trace_buffer* tb = trace.load(std::memory_order_acquire)) [[unlikely]]
+            tb->record_steal(*f, v.index);
           return f;
         }
       }

@@ -4,7 +4,8 @@
 //  * `local` (thieves take from its head, see run_queue.hpp),
 //  * `runnext` (thieves may take it when the ring is empty),
 //  * `parker_` (unpark() from any thread, see parker.hpp),
-//  * `running` (read by contended mutex lockers, see owner_running()).
+//  * `running` (read by contended mutex lockers, see owner_running()),
+//  * `trace` (stored by start_trace / stop_trace, observe/trace_session.hpp).
 //
 // Where a worker's thread runs: either its *scheduler loop* on the thread's
 // own stack (run(): find work, park), or a fiber. Fibers switch directly to
@@ -23,6 +24,7 @@
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_pool.hpp"
 #include "observe/fiber_registry.hpp"
+#include "observe/trace_buffer.hpp"
 #include "sched/context.hpp"
 #include "sched/parker.hpp"
 #include "sched/run_queue.hpp"
@@ -135,6 +137,11 @@ class worker {
   // every switch, in the worker's own cache line. Set once, by shutdown,
   // before the workers are woken (a copy of runtime_core::stopping()).
   std::atomic<bool> stopping{false};
+  // The buffer this worker records a trace into (observe/trace_session.hpp),
+  // or null: stored by start_trace / stop_trace, loaded at every switch,
+  // wake, wait and steal. Off, that is one load (acquire: a plain load on
+  // x86) and one predictable branch.
+  std::atomic<trace_buffer*> trace{nullptr};
   std::uint64_t next_id = 0, id_limit = 0;  // a block of fiber ids
   // A clock for "waiting since" in the dump, refreshed at every periodic
   // check and every wake from a park: a read of it costs nothing, unlike
@@ -148,7 +155,11 @@ class worker {
 
   // A fiber ends on this worker, on its own stack: leaves the registry now,
   // or joins remote_ends (see fiber_registry).
-  void unregister_at_end(fiber& f) noexcept { rt_registry().remove_at_end(f, index, remote_ends); }
+  void unregister_at_end(fiber& f) noexcept {
+    if (trace_buffer* tb = trace.load(std::memory_order_acquire)) [[unlikely]]
+      if (!f.name.empty()) tb->record_end(f);  // the trace names it after it is gone
+    rt_registry().remove_at_end(f, index, remote_ends);
+  }
   void flush_remote_ends() noexcept;
 
  private:
