@@ -70,6 +70,7 @@ void skynet(const args&);
 void fib(const args&);
 void idle(const args&);
 void sleep(const args&);
+void stall(const args&);
 void pingpong(const args&);
 void mpmc(const args&);
 void mutex(const args&);

@@ -2,6 +2,7 @@
 #include <spindle/spindle.hpp>
 
 #include <algorithm>
+#include <mutex>
 #include <atomic>
 #include <cstdint>
 #include <random>
@@ -165,6 +166,49 @@ void sleep(const args& a) {
   std::sort(late_us.begin(), late_us.end());
   result("sleep_p50_us", late_us[n / 2], 1, "us");
   result("sleep_p99_us", late_us[n * 99 / 100], 1, "us");
+}
+
+// stall: one worker (options::stall_threshold = 10 ms); one fiber spins for
+// 500 ms without a switch while 4 others sleep 1 ms in a loop and record how
+// late each sleep ends. Without the stall monitor's spare thread they would
+// all wait for the spinner: lateness ~500 ms.
+void stall(const args&) {
+  constexpr auto threshold = std::chrono::milliseconds(10);
+  spindle::options o;
+  o.workers = 1;
+  o.stall_threshold = threshold;
+  o.on_stall = [](const spindle::stall_report&) {};  // quiet: the stall is the workload
+  spindle::runtime rt(o);
+  std::atomic<bool> spinning{true};
+  std::vector<double> late_us;
+  std::mutex m;
+  rt.block_on([&] {
+    std::vector<spindle::task<void>> sleepers;
+    for (int k = 0; k < 4; ++k) {
+      sleepers.push_back(spindle::spawn([&] {
+        std::vector<double> mine;
+        while (spinning.load(std::memory_order_relaxed)) {
+          auto t0 = clock::now();
+          spindle::this_fiber::sleep_for(std::chrono::milliseconds(1));
+          mine.push_back(
+              std::chrono::duration<double, std::micro>(clock::now() - t0 - std::chrono::milliseconds(1)).count());
+        }
+        std::lock_guard<std::mutex> g(m);
+        late_us.insert(late_us.end(), mine.begin(), mine.end());
+      }));
+    }
+    spindle::this_fiber::sleep_for(std::chrono::milliseconds(5));  // the sleepers are asleep
+    spindle::spawn([&] {
+      const auto end = clock::now() + std::chrono::milliseconds(500);
+      while (clock::now() < end) {
+      }
+      spinning = false;
+    }).join();
+    for (auto& t : sleepers) t.join();
+  });
+  if (late_us.size() < 10) fail("stall_p99_ms", "only %zu sleeps ended during the stall", late_us.size());
+  std::sort(late_us.begin(), late_us.end());
+  result("stall_p99_ms", late_us[late_us.size() * 99 / 100] / 1000.0, 2, "ms");
 }
 
 }  // namespace bench

@@ -172,7 +172,8 @@ void report_detached_error(fiber& f) noexcept {
   // runtime::shutdown cancelled it: how a detached fiber is expected to end
   // then, not an error worth a line per fiber.
   if (f.sched.rt->cancelling_all() && is_cancellation(f.error)) return;
-  const std::string name = f.name.empty() ? std::string() : " " + quoted_name(f.name.view());
+  std::string name;
+  if (!f.name.empty()) name.append(" ").append(quoted_name(f.name.view()));  // (append: GCC 12's -Wrestrict misfires on operator+)
   std::fprintf(stderr, "spindle: detached fiber %llu%s terminated by an exception: %s\n",
                static_cast<unsigned long long>(f.sched.id), name.c_str(),
                describe_exception(f.error).c_str());

@@ -147,7 +147,7 @@ class request_reader {
 // (or the close of an idle connection) ends it with a std::system_error,
 // which serve_connections drops.
 void serve_connection(spindle_samples::connection& c, std::chrono::seconds request_timeout) {
-  spindle::this_fiber::set_name("conn " + std::to_string(++served.connections));  // dump, trace
+  spindle::this_fiber::set_name(std::string("conn ").append(std::to_string(++served.connections)));  // dump, trace
   request_reader requests(c);
   std::string out;  // the answers to what one read completed
   for (;;) {
@@ -191,7 +191,7 @@ struct results {
 void client(net::endpoint ep, long id, int requests, results& r) {
   constexpr std::string_view request =
       "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: spindle-self-test\r\n\r\n";
-  spindle::this_fiber::set_name("client " + std::to_string(id));
+  spindle::this_fiber::set_name(std::string("client ").append(std::to_string(id)));
   try {
     auto s = net::tcp_stream::connect(ep);
     s.set_timeout(30s);

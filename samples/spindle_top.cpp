@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   });
   std::vector<spindle::task<void>> load;
   for (int c = 0; c < clients; ++c) {
-    load.push_back(rt.spawn(spindle::fiber_options{.name = "client " + std::to_string(c)}, [&] {
+    load.push_back(rt.spawn(spindle::fiber_options{.name = std::string("client ").append(std::to_string(c))}, [&] {
       auto s = spindle::net::tcp_stream::connect(at);
       char msg[64] = "ping", back[64];
       while (!stop.load(std::memory_order_relaxed)) {
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   spindle::mutex m;
   long shared = 0;
   for (int i = 0; i < 4; ++i) {
-    load.push_back(rt.spawn(spindle::fiber_options{.name = "locker " + std::to_string(i)}, [&] {
+    load.push_back(rt.spawn(spindle::fiber_options{.name = std::string("locker ").append(std::to_string(i))}, [&] {
       while (!stop.load(std::memory_order_relaxed)) {
         std::lock_guard g(m);
         ++shared;

@@ -230,7 +230,7 @@ TEST(Dump, RunningAndRunnable) {
   const std::string d = dump_when(
       rt, [](const std::string& d) { return contains(line_of(d, "spinner"), " running"); });
   EXPECT_TRUE(contains(line_of(d, "later"), " runnable")) << d;
-  EXPECT_TRUE(contains(d, "worker 0: running fiber " + std::to_string(spinner.id()))) << d;
+  EXPECT_TRUE(contains(d, std::string("worker 0: running fiber ").append(std::to_string(spinner.id())))) << d;
   go_on = false;
   spinner.join();
   later.join();
@@ -328,11 +328,11 @@ TEST(Dump, EveryWaitReason) {
       {"w-select", " waiting select"},
       {"w-future", " waiting future "},
       {"w-sleep", " waiting sleep until +"},
-      {"w-read", " waiting read fd " + std::to_string(pipe_fds[0])},
+      {"w-read", std::string(" waiting read fd ").append(std::to_string(pipe_fds[0]))},
       {"w-accept", " waiting accept fd "},
       {"w-blocking", " waiting run_blocking "},
       {"w-signal", " waiting signal "},
-      {"w-join", " waiting join fiber " + std::to_string(joined_id)},
+      {"w-join", std::string(" waiting join fiber ").append(std::to_string(joined_id))},
       {"w-write", " waiting write fd "},
   };
   const std::string d = dump_when(rt, [&](const std::string& d) {
@@ -376,8 +376,8 @@ TEST(Dump, FindsAbbaDeadlock) {
   std::string cycle;
   for (const std::string& line : lines_of(d))
     if (line.rfind("deadlock:", 0) == 0) cycle = line;
-  EXPECT_TRUE(contains(cycle, "fiber " + std::to_string(a.id()) + " \"alice\" (mutex)")) << d;
-  EXPECT_TRUE(contains(cycle, "fiber " + std::to_string(b.id()) + " \"bob\" (mutex)")) << d;
+  EXPECT_TRUE(contains(cycle, std::string("fiber ").append(std::to_string(a.id())) + " \"alice\" (mutex)")) << d;
+  EXPECT_TRUE(contains(cycle, std::string("fiber ").append(std::to_string(b.id())) + " \"bob\" (mutex)")) << d;
   for (const std::string& line : lines_of(d)) EXPECT_TRUE(well_formed(line)) << line;
   a.cancel();
   b.cancel();
@@ -410,8 +410,8 @@ TEST(Dump, FindsJoinCycle) {
   assigned.count_down();
   const std::string d =
       dump_when(rt, [](const std::string& d) { return contains(d, "deadlock:"); });
-  EXPECT_TRUE(contains(d, "fiber " + std::to_string(ia) + " \"left\" (join)")) << d;
-  EXPECT_TRUE(contains(d, "fiber " + std::to_string(ib) + " \"right\" (join)")) << d;
+  EXPECT_TRUE(contains(d, std::string("fiber ").append(std::to_string(ia)) + " \"left\" (join)")) << d;
+  EXPECT_TRUE(contains(d, std::string("fiber ").append(std::to_string(ib)) + " \"right\" (join)")) << d;
 }
 
 // Many fibers contend on a few mutexes and join each other in a tree, while
@@ -429,7 +429,7 @@ TEST(Dump, UnderLoadNoFalseCycles) {
       std::vector<spindle::task<void>> ts;
       for (int i = 0; i < fibers; ++i) {
         ts.push_back(
-            spindle::spawn(spindle::fiber_options{.name = "c" + std::to_string(i)}, [&, i] {
+            spindle::spawn(spindle::fiber_options{.name = std::string("c").append(std::to_string(i))}, [&, i] {
               spindle::mutex& first = locks[i % 4];
               spindle::mutex& second = locks[(i % 4 + 1) % 4];
               // Always in index order (3 then 0 is 0 then 3): no real cycle.
@@ -464,7 +464,8 @@ TEST(Dump, EveryLiveFiberOnExactlyOneLine) {
   std::vector<spindle::task<void>> ts;
   for (int i = 0; i < n; ++i)
     ts.push_back(
-        rt.spawn(spindle::fiber_options{.name = "n" + std::to_string(i)}, [&] { release.wait(); }));
+        rt.spawn(spindle::fiber_options{.name = std::string("n").append(std::to_string(i))},
+                 [&] { release.wait(); }));
   const std::string d = dump_when(rt, [&](const std::string& d) {
     std::size_t waiting = 0;
     for (const std::string& line : lines_of(d)) waiting += contains(line, " waiting latch");
@@ -477,7 +478,7 @@ TEST(Dump, EveryLiveFiberOnExactlyOneLine) {
     ++seen[std::stoul(line.substr(at + 3))];
   }
   for (int i = 0; i < n; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], 1) << "n" << i;
-  EXPECT_TRUE(contains(d, "spindle runtime: 2 workers, " + std::to_string(n) + " fibers"))
+  EXPECT_TRUE(contains(d, std::string("spindle runtime: 2 workers, ").append(std::to_string(n)) + " fibers"))
       << d.substr(0, 200);
   release.count_down();
   for (auto& t : ts) t.join();

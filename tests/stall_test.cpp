@@ -100,7 +100,7 @@ TEST(Stall, IoIsServedWhileAWorkerIsStuck) {
   read_done = true;
   EXPECT_TRUE(spinner.join());
   const std::string err = testing::internal::GetCapturedStderr();
-  EXPECT_NE(err.find("spindle: worker 0 has run fiber " + std::to_string(spinner_id) +
+  EXPECT_NE(err.find(std::string("spindle: worker 0 has run fiber ").append(std::to_string(spinner_id)) +
                      " \"busy loop\" for "),
             std::string::npos)
       << err;

@@ -308,9 +308,9 @@ std::string format_dump(runtime_core& rt) {
   std::string out;
   out.reserve(views.size() * 64 + 256);
   const blocking_pool::counts blocking = rt.blocking_counts();
-  out += "spindle runtime: " + std::to_string(workers.size()) + " workers, " +
-         std::to_string(views.size()) + " fibers, " + std::to_string(blocking.threads) +
-         " blocking threads (" + std::to_string(blocking.queued) + " calls queued), " +
+  out += std::string("spindle runtime: ").append(std::to_string(workers.size())) + " workers, " +
+         std::to_string(views.size()) + std::string(" fibers, ").append(std::to_string(blocking.threads)) +
+         std::string(" blocking threads (").append(std::to_string(blocking.queued)) + " calls queued), " +
          std::to_string(rt.timers_pending()) + " timers\n";
   for (const fiber_view& v : views) {
     out += "fiber ";
@@ -327,7 +327,7 @@ std::string format_dump(runtime_core& rt) {
   }
   for (std::size_t i = 0; i < workers.size(); ++i) {
     const worker& w = *workers[i];
-    out += "worker " + std::to_string(i) + ": ";
+    out += std::string("worker ").append(std::to_string(i)) + ": ";
     if (on_worker[i]) {
       out += "running fiber ";
       append_id(out, on_worker[i]);
@@ -335,7 +335,7 @@ std::string format_dump(runtime_core& rt) {
       out += w.counters.busy_since.load(std::memory_order_relaxed) ? "scheduling" : "idle";
     }
     const std::size_t queued = w.local.size() + (w.runnext.load(std::memory_order_relaxed) ? 1 : 0);
-    out += ", queue " + std::to_string(queued) + ", fibers run " +
+    out += std::string(", queue ").append(std::to_string(queued)) + ", fibers run " +
            std::to_string(w.counters.fibers_run.load(std::memory_order_relaxed)) + '\n';
   }
   append_cycles(out, rt.registry(), views);

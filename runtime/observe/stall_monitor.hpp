@@ -79,7 +79,6 @@ class stall_monitor {
   std::unique_ptr<worker> spare_;
   std::thread spare_thread_;
   std::condition_variable wake_spare_;
-  bool spare_wanted_ = false;  // guarded by lock_
   std::atomic<bool> spare_active_{false};
 
   std::thread thread_;
