@@ -10,6 +10,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <latch>
 #include <spindle/net.hpp>
 #include <spindle/runtime.hpp>
 #include <spindle/task.hpp>
@@ -179,3 +180,83 @@ TEST(TcpTimeouts, SetTimeoutBoundsReadsAndWritesOnThreads) {
 }
 
 }  // namespace
+
+// --- DNS with a deadline --------------------------------------------------------
+
+namespace {
+
+// A runtime whose one blocking-pool thread is held by a call until release():
+// a lookup queued behind it cannot start, so its timeout is certain to pass.
+struct busy_pool {
+  spindle::runtime rt{[] {
+    spindle::options o = spindle::test::two_workers();
+    o.blocking_threads = 1;
+    return o;
+  }()};
+  std::latch started{1};
+  std::latch release_call{1};
+  spindle::task<void> holder = rt.spawn([this] {
+    spindle::run_blocking([this] {
+      started.count_down();
+      release_call.wait();
+    });
+  });
+  busy_pool() { started.wait(); }
+  void release() {
+    release_call.count_down();
+    holder.join();
+  }
+};
+
+}  // namespace
+
+TEST(DnsTimeouts, ResolveWithATimeoutAnswersAsWithout) {
+  spindle::runtime rt(spindle::test::two_workers());
+  rt.block_on([] {
+    const auto plain = spindle::net::resolve("localhost", 80);
+    const auto timed = spindle::net::resolve("localhost", 80, 30s);
+    ASSERT_FALSE(plain.empty());
+    ASSERT_EQ(timed.size(), plain.size());
+    for (std::size_t i = 0; i < plain.size(); ++i)
+      EXPECT_EQ(timed[i].to_string(), plain[i].to_string());
+    // A numeric address needs no lookup: no timeout applies, not even zero.
+    const auto numeric = spindle::net::resolve("127.0.0.1", 7, 0s);
+    ASSERT_EQ(numeric.size(), 1u);
+    EXPECT_EQ(numeric[0].to_string(), "127.0.0.1:7");
+  });
+}
+
+// The lookup cannot start (the pool's one thread is busy): the fiber gives up
+// at its deadline; the lookup runs later on its own copies (ASan checks that
+// nothing touches the fiber's frame then).
+TEST(DnsTimeouts, ResolveTimesOutAndTheAbandonedLookupIsHarmless) {
+  busy_pool pool;
+  const std::error_code ec = pool.rt.block_on(
+      [] { return error_code_of([] { (void)spindle::net::resolve("localhost", 80, 50ms); }); });
+  EXPECT_EQ(ec, std::errc::timed_out);
+  pool.release();
+  EXPECT_FALSE(pool.rt.block_on([] { return spindle::net::resolve("localhost", 80); }).empty());
+}
+
+TEST(DnsTimeouts, ConnectByNameWithinATimeout) {
+  busy_pool pool;
+  auto lst = tcp_listener::bind(spindle::test::loopback_any_port());
+  const std::uint16_t port = lst.local_endpoint().port();
+  // The lookup of "localhost" is stuck behind the busy pool: timed_out.
+  const std::error_code ec = pool.rt.block_on([port] {
+    return error_code_of([port] { (void)tcp_stream::connect("localhost", port, 50ms); });
+  });
+  EXPECT_EQ(ec, std::errc::timed_out);
+  pool.release();
+  // With the pool free, the same call connects (every address of localhost
+  // is tried: ::1 may refuse, 127.0.0.1 listens).
+  auto accepted = pool.rt.spawn([&] { return lst.accept(); });
+  pool.rt.block_on([port] {
+    auto s = tcp_stream::connect("localhost", port, 30s);
+    s.write_all("x");
+  });
+  auto peer = accepted.join();
+  std::array<std::byte, 1> got{};
+  peer.read_exact(got);
+  EXPECT_EQ(static_cast<char>(got[0]), 'x');
+}

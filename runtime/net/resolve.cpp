@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <spindle/cancel.hpp>
 #include <spindle/net/resolve.hpp>
 #include <spindle/runtime.hpp>
 #include <string>
@@ -49,19 +50,45 @@ const std::error_category& resolver_category() noexcept {
 }
 
 std::vector<endpoint> resolve(std::string_view host, std::uint16_t port) {
-  const std::string name(host);
-  std::vector<endpoint> out;
-  if (lookup(name, port, AI_NUMERICHOST, out) == 0) return out;
-  // A name: the lookup may block for seconds (DNS), so it runs on the
-  // blocking pool; errno is read on the thread that set it.
-  const auto [rc, err] = spindle::run_blocking([&] {
-    const int r = lookup(name, port, 0, out);
-    return std::pair<int, int>(r, errno);
-  });
-  if (rc == 0) return out;
-  const std::string what = "spindle::net::resolve \"" + name + "\"";
-  if (rc == EAI_SYSTEM) throw std::system_error(err, std::generic_category(), what);
-  throw std::system_error(rc, resolver_category(), what);
+  return detail::resolve_until(host, port, detail::no_deadline);
 }
 
 }  // namespace spindle::net
+
+std::vector<spindle::net::endpoint> spindle::detail::resolve_until(std::string_view host,
+                                                                   std::uint16_t port,
+                                                                   clock::time_point deadline) {
+  using namespace spindle::net;
+  std::string name(host);
+  std::vector<endpoint> numeric;
+  if (lookup(name, port, AI_NUMERICHOST, numeric) == 0) return numeric;
+  std::string what = "spindle::net::resolve \"";
+  what.append(name).append("\"");
+  // A name: the lookup may block for seconds (DNS), so it runs on the
+  // blocking pool; errno is read on the thread that set it. The call owns
+  // everything it touches: a fiber cancelled or out of time stops waiting
+  // and its frame goes, while the lookup runs on (run_blocking).
+  struct answer {
+    int rc = 0;
+    int err = 0;
+    std::vector<endpoint> endpoints;
+  };
+  auto call = [name = std::move(name), port] {
+    answer a;
+    a.rc = lookup(name, port, 0, a.endpoints);
+    a.err = errno;
+    return a;
+  };
+  answer a;
+  if (deadline == detail::no_deadline || !spindle::in_fiber()) {
+    a = spindle::run_blocking(std::move(call));
+  } else {
+    std::optional<answer> got =
+        spindle::with_deadline(deadline, [&] { return spindle::run_blocking(std::move(call)); });
+    if (!got) throw std::system_error(std::make_error_code(std::errc::timed_out), what);
+    a = std::move(*got);
+  }
+  if (a.rc == 0) return std::move(a.endpoints);
+  if (a.rc == EAI_SYSTEM) throw std::system_error(a.err, std::generic_category(), what);
+  throw std::system_error(a.rc, resolver_category(), what);
+}

@@ -133,10 +133,19 @@ tcp_stream tcp_stream::connect_within(const endpoint& ep, detail::clock::duratio
 }
 
 tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port) {
+  return connect_until(host, port, detail::no_deadline);
+}
+
+// One deadline for the lookup and every attempt.
+tcp_stream tcp_stream::connect_until(std::string_view host, std::uint16_t port,
+                                     detail::clock::time_point deadline) {
   std::exception_ptr last;
-  for (const endpoint& ep : resolve(host, port)) {
+  for (const endpoint& ep : detail::resolve_until(host, port, deadline)) {
     try {
-      return connect(ep);
+      if (deadline == detail::no_deadline) return connect(ep);
+      // Saturating: a deadline already past leaves a zero timeout (timed_out at once).
+      const detail::clock::time_point now = detail::clock::now();
+      return connect_within(ep, deadline > now ? deadline - now : detail::clock::duration::zero());
     } catch (const std::system_error&) {
       last = std::current_exception();
     }

@@ -55,6 +55,14 @@ class tcp_stream {
   // Resolves `host` (net::resolve, on the blocking pool) and tries every
   // address in turn; throws the last address's error if none connects.
   static tcp_stream connect(std::string_view host, std::uint16_t port);
+  // The same within `timeout` for the whole of it (the lookup and every
+  // attempt): std::errc::timed_out once it has passed (see net::resolve for
+  // what happens to a lookup that takes too long).
+  template <class Rep, class Period>
+  static tcp_stream connect(std::string_view host, std::uint16_t port,
+                            const std::chrono::duration<Rep, Period>& timeout) {
+    return connect_until(host, port, detail::deadline_after(timeout));
+  }
 
   // Reads what is available, waiting until at least one byte is; returns the
   // count, or 0 at end of stream (or for an empty buffer).
@@ -141,6 +149,8 @@ class tcp_stream {
  private:
   explicit tcp_stream(detail::socket_fd sock) noexcept : sock_(std::move(sock)) {}
   static tcp_stream connect_within(const endpoint& ep, detail::clock::duration timeout);
+  static tcp_stream connect_until(std::string_view host, std::uint16_t port,
+                                  detail::clock::time_point deadline);
   void read_exact_counting(std::span<std::byte> buf, std::size_t& done);
   void write_all_counting(std::span<const std::byte> data, std::size_t& done);
 
