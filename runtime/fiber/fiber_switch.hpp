@@ -84,8 +84,7 @@ namespace switch_detail {
 // A cancellation request for whoever runs on f's stack (f, or the fiber a
 // join() runs inline there).
 inline bool cancel_pending(const fiber* f) noexcept {
-  const fiber* who = f->sched.inline_child ? f->sched.inline_child : f;
-  return who->cancel.requested.load(std::memory_order_seq_cst);
+  return running_on(*f).cancel.requested.load(std::memory_order_seq_cst);
 }
 
 inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {

@@ -31,7 +31,7 @@ bool try_run_inline(fiber& f) {
   if (f.sched.started.exchange(true, std::memory_order_acq_rel)) return false;
   // The child keeps its own identity (this_fiber::id, mutex ownership); the
   // joiner shows in the dump as waiting for it.
-  fiber* joiner = self->sched.inline_child ? self->sched.inline_child : self;
+  fiber* joiner = &running_on(*self);
   begin_wait_record(*current_worker(), *joiner,
                     {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
   trace_inline_run(*current_worker(), self, &f, after_switch_action::none);

@@ -45,7 +45,7 @@ char* append(char* p, const char* text) {
 // written with one write(2). The fiber is whoever runs: a child that join()
 // runs inline on its joiner's stack is named, not the joiner.
 void report_overflow(const fiber& f) {
-  const fiber& who = f.sched.inline_child ? *f.sched.inline_child : f;
+  const fiber& who = running_on(f);
   char msg[128 + fiber_name::inline_capacity];
   char* p = append(msg, "spindle: fiber stack overflow (stack_size = ");
   p = append_decimal(p, f.sched.stack->pool->stack_size() / 1024);

@@ -123,13 +123,6 @@ const char* kind_word(wait_kind k) noexcept {
   return "unknown";
 }
 
-bool is_fiber_owner(owner_id o) noexcept {
-  return (o & 1) != 0;
-}
-std::uint64_t fiber_of(owner_id o) noexcept {
-  return static_cast<std::uint64_t>(o >> 1);
-}
-
 // "1.250s", "12ms", "<1ms".
 void append_duration(std::string& out, std::int64_t ns) {
   char buf[32];
@@ -185,7 +178,7 @@ void append_wait(std::string& out, const fiber_view& v, std::int64_t now) {
       append_pointer(out, v.object);
       if (is_fiber_owner(v.holder)) {
         out += " held by fiber ";
-        append_id(out, fiber_of(v.holder));
+        append_id(out, fiber_id_of(v.holder));
       } else if (v.holder != no_owner && v.holder != handed_over) {
         out += " held by a thread";
       }
@@ -206,7 +199,7 @@ void append_wait(std::string& out, const fiber_view& v, std::int64_t now) {
 // The fiber a waiting fiber waits for, or 0.
 std::uint64_t waits_for(const fiber_view& v) noexcept {
   if (v.kind == wait_kind::join) return static_cast<std::uint64_t>(v.detail);
-  if (v.kind == wait_kind::mutex && is_fiber_owner(v.holder)) return fiber_of(v.holder);
+  if (v.kind == wait_kind::mutex && is_fiber_owner(v.holder)) return fiber_id_of(v.holder);
   return 0;
 }
 
@@ -286,8 +279,8 @@ std::string format_dump(runtime_core& rt) {
   for (std::size_t i = 0; i < workers.size(); ++i) {
     const owner_id o = workers[i]->running.load(std::memory_order_relaxed);
     if (is_fiber_owner(o)) {
-      on_worker[i] = fiber_of(o);
-      running.insert(fiber_of(o));
+      on_worker[i] = fiber_id_of(o);
+      running.insert(fiber_id_of(o));
     }
   }
   std::vector<fiber_view> views;

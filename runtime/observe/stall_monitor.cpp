@@ -19,10 +19,6 @@ std::chrono::nanoseconds tick_for(std::chrono::nanoseconds threshold) {
                                               std::chrono::milliseconds(10));
 }
 
-bool is_fiber_owner(owner_id o) noexcept {
-  return (o & 1) != 0;
-}
-
 }  // namespace
 
 stall_monitor::stall_monitor(runtime_core& rt, std::chrono::nanoseconds threshold,
@@ -93,7 +89,7 @@ void stall_monitor::run() {
         if (!s.stalled && now - s.since >= threshold_) {
           s.stalled = true;
           w.stalled.store(true, std::memory_order_relaxed);
-          report(i, static_cast<std::uint64_t>(running >> 1), now - s.since);
+          report(i, fiber_id_of(running), now - s.since);
         }
       } else {
         if (s.stalled) w.stalled.store(false, std::memory_order_relaxed);

@@ -11,11 +11,7 @@ namespace {
 // Who runs on f's stack: f, or the fiber a join() runs inline there.
 std::uint64_t id_of(const fiber* f) noexcept {
   if (!f) return 0;
-  return f->sched.inline_child ? f->sched.inline_child->sched.id : f->sched.id;
-}
-
-std::int64_t now_ns() noexcept {
-  return clock::now().time_since_epoch().count();
+  return running_on(*f).sched.id;
 }
 
 }  // namespace
@@ -37,7 +33,7 @@ void trace_buffer::push(trace_event_kind kind, std::uint64_t a, std::uint64_t b,
     drop(1);
     return;
   }
-  events_[n] = trace_event{now_ns(), a, b, c, kind};
+  events_[n] = trace_event{trace_now_ns(), a, b, c, kind};
   count_.store(n + 1, std::memory_order_release);
 }
 
@@ -72,7 +68,7 @@ void trace_buffer::record_end(const fiber& f) noexcept {
     drop(1);  // one event: the name
     return;
   }
-  events_[n] = trace_event{now_ns(), f.sched.id, 0, static_cast<std::uint32_t>(name.size()),
+  events_[n] = trace_event{trace_now_ns(), f.sched.id, 0, static_cast<std::uint32_t>(name.size()),
                            trace_event_kind::name};
   std::memcpy(static_cast<void*>(&events_[n + 1]), name.data(), name.size());
   count_.store(n + slots, std::memory_order_release);

@@ -22,12 +22,16 @@
 #pragma once
 
 #include <atomic>
+#include <spindle/detail/clock.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <spindle/detail/waiter.hpp>
 
 namespace spindle::detail {
+
+// The trace's clock: every event's time, and the session's start and stop.
+inline std::int64_t trace_now_ns() noexcept { return clock::now().time_since_epoch().count(); }
 
 class fiber;
 

@@ -13,13 +13,6 @@
 #include "sched/worker.hpp"
 
 namespace spindle::detail {
-namespace {
-
-std::int64_t now_ns() noexcept {
-  return clock::now().time_since_epoch().count();
-}
-
-}  // namespace
 
 void trace_session::start(runtime_core& rt, const std::string& path) {
   std::lock_guard<std::mutex> g(lock_);
@@ -44,7 +37,7 @@ void trace_session::start(runtime_core& rt, const std::string& path) {
   file_ = f;
   path_ = path;
   buffers_ = std::move(buffers);
-  start_ns_ = now_ns();  // before any worker can record: every event is later
+  start_ns_ = trace_now_ns();  // before any worker can record: every event is later
   for (held_buffer& h : buffers_) h.owner->trace.store(h.buffer.get(), std::memory_order_release);
 }
 
@@ -77,7 +70,7 @@ void trace_session::stop_locked(runtime_core& rt) {
   for (held_buffer& h : buffers_)
     capture.workers.push_back({h.buffer->events(), h.buffer->published(), h.buffer->dropped()});
   capture.start_ns = start_ns_;
-  capture.stop_ns = now_ns();  // after the counts: later than every event read
+  capture.stop_ns = trace_now_ns();  // after the counts: later than every event read
   rt.registry().for_each([&](const fiber& f) {
     if (!f.name.empty()) capture.live_names.emplace(f.sched.id, std::string(f.name.view()));
   });

@@ -33,7 +33,7 @@ fiber* current_fiber() noexcept {
 
 fiber* current_identity() noexcept {
   fiber* f = current_fiber();
-  return f && f->sched.inline_child ? f->sched.inline_child : f;
+  return f ? &running_on(*f) : nullptr;
 }
 
 runtime_core* current_runtime() noexcept {

@@ -17,10 +17,7 @@ namespace spindle::detail {
 
 owner_id caller_id() noexcept {
   if (worker* w = current_worker()) {
-    if (const fiber* f = w->current) {
-      if (f->sched.inline_child) f = f->sched.inline_child;
-      return fiber_owner_id(f->sched.id);
-    }
+    if (const fiber* f = w->current) return fiber_owner_id(running_on(*f).sched.id);
   }
   alignas(2) thread_local const char thread_tag = 0;
   return reinterpret_cast<owner_id>(&thread_tag);

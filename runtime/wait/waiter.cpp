@@ -68,7 +68,7 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   if (!fiber_) return suspend_thread(deadline);
   fiber* self = fiber_;
   // Who runs here: the stack's own fiber, or the one a join() runs inline.
-  fiber* who = self->sched.inline_child ? self->sched.inline_child : self;
+  fiber* who = &running_on(*self);
   cancel_state& cancel = who->cancel;
   bool cancellable = cancel.shield_depth == 0;
   if (cancel_if_stopping(*this, self)) return finish_fiber_wait(self, wake::cancelled);

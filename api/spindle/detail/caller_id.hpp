@@ -26,5 +26,10 @@ owner_id caller_id() noexcept;
 constexpr owner_id fiber_owner_id(std::uint64_t fiber_id) noexcept {
   return static_cast<owner_id>(fiber_id << 1) | 1;
 }
+// The inverse, for the dump and the stall monitor: whether `o` names a fiber
+// (odd; a thread's id is an even address, no_owner and handed_over are
+// even), and which.
+constexpr bool is_fiber_owner(owner_id o) noexcept { return (o & 1) != 0; }
+constexpr std::uint64_t fiber_id_of(owner_id o) noexcept { return static_cast<std::uint64_t>(o >> 1); }
 
 }  // namespace spindle::detail

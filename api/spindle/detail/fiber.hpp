@@ -144,6 +144,16 @@ class fiber_with_result : public fiber {
 template <>
 class fiber_with_result<void> : public fiber {};
 
+// Who runs on f's stack: f, or the (innermost) fiber a join() runs inline
+// there, which keeps its own identity (this_fiber::id, mutex ownership,
+// cancellation, the wait the dump shows). Called only by code on that stack.
+inline fiber& running_on(fiber& f) noexcept {
+  return f.sched.inline_child ? *f.sched.inline_child : f;
+}
+inline const fiber& running_on(const fiber& f) noexcept {
+  return f.sched.inline_child ? *f.sched.inline_child : f;
+}
+
 // Destroys f's fiber_local values (runtime/fiber/fiber_local.cpp).
 void destroy_locals(fiber& f) noexcept;
 
