@@ -32,12 +32,20 @@ cancel_links& links_of(fiber& f) {
   return *f.cancel_more;
 }
 
+void leave_host(fiber& f) noexcept {
+  cancel_links* links = f.cancel_more;
+  if (!links || !links->parked_host.load(std::memory_order_relaxed)) return;
+  links->parked_host.store(nullptr, std::memory_order_seq_cst);
+  // A canceller that read the old joiner is done with it once we get the lock.
+  std::lock_guard<spinlock> g(f.cancel.lock);
+}
+
 void request_cancel(fiber& f) noexcept {
   f.cancel.requested.store(true, std::memory_order_seq_cst);
   wake_cancelled(&f);
   std::lock_guard<spinlock> g(f.cancel.lock);
   if (cancel_links* links = f.cancel_more) {
-    if (links->parked_host) wake_cancelled(links->parked_host);
+    if (fiber* host = links->parked_host.load(std::memory_order_seq_cst)) wake_cancelled(host);
     for (group_link* l = links->groups; l; l = l->next) l->cancel(l->group);
   }
 }

@@ -32,6 +32,7 @@ bool try_run_inline(fiber& f) {
   // The child keeps its own identity (this_fiber::id, mutex ownership); the
   // joiner shows in the dump as waiting for it.
   fiber* joiner = &running_on(*self);
+  leave_host(*joiner);  // the child is the innermost identity on this stack now
   begin_wait_record(*current_worker(), *joiner,
                     {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
   trace_inline_run(*current_worker(), self, &f, after_switch_action::none);
@@ -41,6 +42,7 @@ bool try_run_inline(fiber& f) {
     fiber* joiner;
     fiber* child;
     ~identity_scope() {
+      leave_host(*child);  // before its joiner can go on and end
       self->sched.inline_child = outer;
       worker& w = *current_worker();  // the child may have migrated
       trace_inline_run(w, child, self, after_switch_action::finish);

@@ -42,14 +42,15 @@ wake finish_fiber_wait(fiber* f, wake r) noexcept {
 }
 
 // An inline-joined fiber parks on its joiner's stack: a canceller must wake
-// the joiner (see cancel_state::parked_host).
-// false without memory for the links: a request then reaches that fiber at
-// its next wait only (the door must not throw once its node is linked).
-bool set_parked_host(fiber& who, fiber* host) noexcept {
+// the joiner (see cancel_links::parked_host). Stored at the fiber's first park
+// there; its later parks only compare. false without memory for the links: a
+// request then reaches that fiber at its next wait only.
+bool note_parked_host(fiber& who, fiber* host) noexcept {
   try {
-    cancel_links& links = links_of(who);
-    std::lock_guard<spinlock> g(who.cancel.lock);
-    links.parked_host = host;
+    std::atomic<fiber*>& slot = links_of(who).parked_host;
+    // seq_cst: ordered before the park's own CAS and `requested` load, so a
+    // canceller either sees the joiner here or the fiber sees its request.
+    if (slot.load(std::memory_order_relaxed) != host) slot.store(host, std::memory_order_seq_cst);
     return true;
   } catch (const std::bad_alloc&) {
     return false;
@@ -95,7 +96,7 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
     timer_.owner = this;
     rt.add_timer(timer_);
   }
-  const bool hosted = cancellable && who != self && set_parked_host(*who, self);
+  if (cancellable && who != self) note_parked_host(*who, self);
   worker& w = *current_worker();
   begin_wait_record(w, *who, why);
   park_current(w, this, cancellable);
@@ -106,7 +107,6 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
           ? after_cancel_wake(self)
           : state();
   end_wait_record(*who, why.kind);
-  if (hosted) set_parked_host(*who, nullptr);
   if (timed && r != wake::timed_out) rt.cancel_timer(timer_);
   if (r == wake::timed_out && scope_deadline) return wake::expired;
   return finish_fiber_wait(self, r);

@@ -25,7 +25,8 @@
 //
 // Ownership: `requested` is written by any thread; every other field belongs
 // to the running fiber (the identity that runs: an inline-joined child has its
-// own), except cancel_links' `groups` and `parked_host`, guarded by `lock`.
+// own), except cancel_links' `groups`, guarded by `lock`, and `parked_host`
+// (see there).
 #pragma once
 
 #include <atomic>
@@ -64,9 +65,18 @@ struct cancel_links {
   // task_groups created by this fiber: a request cancels their children too.
   group_link* groups = nullptr;  // guarded by cancel_state::lock
   // While this fiber runs inline on a joiner's stack (join() ran it before it
-  // started) and is parked there: that joiner, whose park word holds the park.
-  // The canceller wakes it under the lock, so the joiner stays alive meanwhile.
-  fiber* parked_host = nullptr;  // guarded by cancel_state::lock
+  // started) as the innermost identity there, once it has parked there: that
+  // joiner, whose park word holds its parks. The canceller reads it and wakes
+  // that joiner under cancel_state::lock. Written only by the fiber itself:
+  // set at its first cancellable park on the stack (a relaxed compare after
+  // that: nothing per park, `spindle-bench pingpong`), cleared when it stops
+  // being the innermost identity there (it ends, or joins another fiber
+  // inline: detail::leave_host), after which the clearer passes through the
+  // lock once, so no canceller still holds the old joiner. The joiner is alive
+  // in between: it is inside join() on the same stack. A canceller that wakes
+  // the stack while this fiber runs, or parks where a cancel does not reach,
+  // changes nothing (the CAS finds no cancellable park).
+  std::atomic<fiber*> parked_host{nullptr};
 };
 
 // Links a task_group into the list of its owner's groups.
@@ -81,6 +91,11 @@ struct group_link {
 // f's cancel_links, allocated on first use (runtime/cancel/cancel.cpp). Only
 // by the fiber f itself.
 cancel_links& links_of(fiber& f);
+
+// The inline-run end of cancel_links::parked_host: `f` (the running
+// identity) stops running as the innermost fiber on its joiner's stack. Only
+// by f itself; free unless f parked there.
+void leave_host(fiber& f) noexcept;
 
 // Requests the cancellation of `f` and of the children of every task_group it
 // owns; wakes it if it is parked in a cancellable wait. Any thread; f must be
