@@ -1,10 +1,9 @@
-// caller_id (api/spindle/detail/caller_id.hpp). A fiber is named by its id,
-// which is unique for the life of the process (unlike its address, which a
-// later fiber may reuse), made odd; a thread by the address of its own
-// thread_local, which is even because the variable is aligned.
-//
-// On every lock and unlock (guarded by `spindle-bench mutex`): one call to the
-// non-inlined current_worker(), the rest inline.
+// owner_running, the spin-or-park hint of spindle::mutex (sync/spin.hpp).
+// caller_id itself is in sched/context.cpp, beside the thread-local it reads:
+// a fiber is named by its id, which is unique for the life of the process
+// (unlike its address, which a later fiber may reuse), made odd; a thread by
+// the address of its own thread_local, which is even because the variable is
+// aligned.
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/fiber.hpp>
 
@@ -14,14 +13,6 @@
 #include "sync/spin.hpp"
 
 namespace spindle::detail {
-
-owner_id caller_id() noexcept {
-  if (worker* w = current_worker()) {
-    if (const fiber* f = w->current) return fiber_owner_id(running_on(*f).sched.id);
-  }
-  alignas(2) thread_local const char thread_tag = 0;
-  return reinterpret_cast<owner_id>(&thread_tag);
-}
 
 bool owner_running(owner_id o) noexcept {
   if (o == handed_over) return false;  // to a waiter that has not run yet

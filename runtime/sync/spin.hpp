@@ -25,6 +25,17 @@
 // exponential from 1 pause 24-35 ms, from 64 pauses 18-21 ms, Go 34-41 ms;
 // and mutex_test's starvation test, where holders suspend inside the
 // critical section, 72 ms with Go's budget and ~30 ms with the holder check.
+// A first pause of 256 (the whole spin at 256) measured 18.8 ms against 20.1
+// from 64 (interleaved, 21 runs each), 17.2 against 19.2 in another run.
+//
+// Under a noisy neighbour (a busy process beside the two workers on two
+// cores, `compare.sh --hog 1`) the holder's OS thread is sometimes preempted
+// inside its critical section while its worker still shows it running, so
+// spinners spend their whole budget. Parking the rest of that holding's
+// contenders at once (a "stalled holder" bit), a budget of a quarter, or a
+// longer first pause all measured the same as this within the noise (21
+// interleaved runs each, 26-28 ms medians against Go's 37): the time lost
+// there is the preempted holder's, which no spin policy gives back.
 #pragma once
 
 #include <spindle/detail/caller_id.hpp>
@@ -60,8 +71,8 @@ bool spin_until(const spin_budget& b, TryOnce try_once) {
 }
 
 // spindle::mutex's spin: up to `checks` looks, the pauses between them
-// doubling from `first` to `max` (64 pauses are ~2 us on the reference
-// machine; the whole budget is ~130 us, spent only while the holder keeps
+// doubling from `first` to `max` (256 pauses are ~9 us on the reference
+// machine; the whole budget is ~140 us, spent only while the holder keeps
 // running).
 class spin_backoff {
  public:
@@ -73,7 +84,7 @@ class spin_backoff {
   }
 
  private:
-  static constexpr unsigned first = 64;
+  static constexpr unsigned first = 256;
   static constexpr unsigned max = 256;
   unsigned pauses_ = first;
 };
