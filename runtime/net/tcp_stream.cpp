@@ -124,13 +124,13 @@ void tcp_stream::set_no_delay(bool on) {
 endpoint tcp_stream::local_endpoint() const {
   constexpr const char* what = "spindle::net::tcp_stream::local_endpoint";
   const detail::socket_fd::use use(sock_, what);
-  return detail::local_endpoint_of(use.fd(), what);
+  return detail::local_endpoint_of<endpoint>(use.fd(), what);
 }
 
 endpoint tcp_stream::remote_endpoint() const {
   constexpr const char* what = "spindle::net::tcp_stream::remote_endpoint";
   const detail::socket_fd::use use(sock_, what);
-  return detail::peer_endpoint_of(use.fd(), what);
+  return detail::peer_endpoint_of<endpoint>(use.fd(), what);
 }
 
 }  // namespace spindle::net
