@@ -55,6 +55,8 @@ unix_endpoint unix_endpoint::abstract(std::string_view name) {
 }
 
 unix_endpoint unix_endpoint::from_sockaddr(const sockaddr* addr, socklen_t len) {
+  // Linux reports an unnamed sender (recvfrom) with a length of 0, and no family.
+  if (addr != nullptr && len == 0) return unix_endpoint();
   if (addr == nullptr || len < sizeof(sa_family_t) || addr->sa_family != AF_UNIX ||
       len > sizeof(sockaddr_un)) {
     throw std::invalid_argument(

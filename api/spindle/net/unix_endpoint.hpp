@@ -39,8 +39,9 @@ class unix_endpoint {
   // std::invalid_argument past max_path bytes, or on other systems.
   static unix_endpoint abstract(std::string_view name);
 
-  // Copies an AF_UNIX socket address (getsockname, recvfrom); throws
-  // std::invalid_argument for any other family or a length out of range.
+  // Copies an AF_UNIX socket address (getsockname, recvfrom; a length of 0
+  // is the unnamed address); throws std::invalid_argument for any other
+  // family or a length out of range.
   static unix_endpoint from_sockaddr(const sockaddr* addr, socklen_t len);
 
   // The path, or the abstract name without its '@'; empty when unnamed.
