@@ -30,23 +30,11 @@
 
 using namespace std::chrono_literals;
 using spindle::net::fd_stream;
+using spindle::test::as_string;
 using spindle::test::error_code_of;
+using spindle::test::expect_errc;
 
 namespace {
-
-std::string as_string(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-template <class F>
-void expect_errc(F f, std::errc e) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception, expected " << std::make_error_code(e).message();
-  } catch (const std::system_error& err) {
-    EXPECT_EQ(err.code(), e) << err.what();
-  }
-}
 
 // Both ends of a new pipe as streams: {read end, write end}.
 std::pair<fd_stream, fd_stream> pipe_streams() {
@@ -169,18 +157,10 @@ TEST(FdStream, ReadTimeoutAndCancellationLeaveTheStreamUsable) {
     in.set_read_timeout(20ms);
     expect_errc([&] { in.read_some(buf); }, std::errc::timed_out);
     in.clear_timeout();
-    auto reader = spindle::spawn([&in = in] {
+    EXPECT_TRUE(spindle::test::cancelled_while_blocked([&in = in] {
       std::array<std::byte, 2> inner{};
-      try {
-        in.read_some(inner);
-      } catch (const spindle::cancelled&) {
-        return true;
-      }
-      return false;
-    });
-    spindle::this_fiber::sleep_for(20ms);
-    reader.cancel();
-    EXPECT_TRUE(reader.join());
+      in.read_some(inner);
+    }));
     out.write_all("ok");
     in.read_exact(buf);
     EXPECT_EQ(as_string(buf), "ok");

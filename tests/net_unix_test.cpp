@@ -33,7 +33,9 @@ using spindle::net::unix_datagram_socket;
 using spindle::net::unix_endpoint;
 using spindle::net::unix_listener;
 using spindle::net::unix_stream;
+using spindle::test::as_string;
 using spindle::test::error_code_of;
+using spindle::test::expect_errc;
 
 namespace {
 
@@ -67,20 +69,6 @@ class temp_dir {
 unix_endpoint unique_abstract(std::string_view name) {
   return unix_endpoint::abstract("spindle-test-" + std::to_string(::getpid()) + "-" +
                                  std::string(name));
-}
-
-std::string as_string(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-template <class F>
-void expect_errc(F f, std::errc e) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception, expected " << std::make_error_code(e).message();
-  } catch (const std::system_error& err) {
-    EXPECT_EQ(err.code(), e) << err.what();
-  }
 }
 
 // Echoes every connection until end of stream.
@@ -277,18 +265,10 @@ TEST(UnixStream, CancelledReadThrowsCancelledAndTheStreamStaysUsable) {
     // A scope that runs out cancels the read inside it ...
     EXPECT_FALSE(spindle::with_timeout(30ms, [&] { b.read_some(buf); }));
     // ... as does cancelling the fiber that reads.
-    auto reader = spindle::spawn([&b = b] {
+    EXPECT_TRUE(spindle::test::cancelled_while_blocked([&b = b] {
       std::array<std::byte, 2> inner{};
-      try {
-        b.read_some(inner);
-      } catch (const spindle::cancelled&) {
-        return true;
-      }
-      return false;
-    });
-    spindle::this_fiber::sleep_for(20ms);
-    reader.cancel();
-    EXPECT_TRUE(reader.join());
+      b.read_some(inner);
+    }));
     a.write_all("ok");
     b.read_exact(buf);
     EXPECT_EQ(as_string(buf), "ok");
@@ -300,17 +280,7 @@ TEST(UnixListener, CancelledAcceptThrowsCancelledAndTheListenerStaysUsable) {
   spindle::runtime rt(spindle::test::two_workers());
   rt.block_on([&] {
     auto lst = unix_listener::bind(dir.endpoint("cancel.sock"));
-    auto acceptor = spindle::spawn([&lst] {
-      try {
-        lst.accept();
-      } catch (const spindle::cancelled&) {
-        return true;
-      }
-      return false;
-    });
-    spindle::this_fiber::sleep_for(20ms);
-    acceptor.cancel();
-    EXPECT_TRUE(acceptor.join());
+    EXPECT_TRUE(spindle::test::cancelled_while_blocked([&lst] { lst.accept(); }));
     EXPECT_FALSE(spindle::with_timeout(20ms, [&] { lst.accept(); }));
     auto c = unix_stream::connect(lst.local_endpoint());
     auto s = lst.accept();
