@@ -45,7 +45,9 @@ void report_handler_error(std::exception_ptr e) noexcept;
 namespace spindle::net {
 
 template <class Listener, class Handler>
-  requires requires(Listener& l) { l.accept(); }
+requires requires(Listener& l) {
+  l.accept();
+}
 void serve(Listener& lst, Handler handler) {
   using stream = decltype(lst.accept());
   task_group connections;
