@@ -188,6 +188,30 @@ TEST(FdStream, AnEventfdCounts) {
   });
 }
 
+// A tty (a pseudo-terminal's two ends) in canonical mode hands out one line
+// per read with more queued: the second line comes without new input (the
+// read timeout turns a wait that never ends into a failure).
+TEST(FdStream, ATtyHandsOutOneLinePerReadAndTheNextWithoutNewInput) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || ::grantpt(master) < 0 || ::unlockpt(master) < 0) {
+    GTEST_SKIP() << "no pseudo-terminals here";
+  }
+  const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  spindle::runtime rt(spindle::test::two_workers());
+  rt.block_on([&] {
+    auto terminal = fd_stream::adopt(master);
+    auto program = fd_stream::adopt(slave);
+    program.set_read_timeout(10s);
+    terminal.write_all("one\ntwo\n");
+    std::array<std::byte, 64> buf{};
+    std::size_t n = program.read_some(buf);
+    EXPECT_EQ(as_string(std::span(buf.data(), n)), "one\n");
+    n = program.read_some(buf);
+    EXPECT_EQ(as_string(std::span(buf.data(), n)), "two\n");
+  });
+}
+
 TEST(FdStream, AdoptSetsNonBlocking) {
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
