@@ -1,8 +1,9 @@
 // Helpers shared by the network test suites: descriptor limits, byte
-// patterns, an echo server, child processes.
+// patterns, an echo server, child processes, exact-error checks.
 #pragma once
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -13,8 +14,11 @@
 #include <cstdio>
 #include <exception>
 #include <span>
+#include <spindle/cancelled.hpp>
 #include <spindle/net.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/this_fiber.hpp>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -128,6 +132,41 @@ inline int wait_child(pid_t pid, std::chrono::milliseconds limit) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+inline std::string as_string(std::span<const std::byte> bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// Expects f() to throw std::system_error with code `e` (a generic_category
+// errno code, as every socket call throws).
+template <class F>
+void expect_errc(F f, std::errc e) {
+  try {
+    f();
+    ADD_FAILURE() << "no exception, expected " << std::make_error_code(e).message();
+  } catch (const std::system_error& err) {
+    EXPECT_EQ(err.code(), e) << err.what();
+    EXPECT_EQ(err.code().category(), std::generic_category());
+  }
+}
+
+// Runs blocking_call() in a new fiber, cancels that fiber once it has (most
+// likely) blocked, and returns whether the call threw spindle::cancelled.
+// Call it in a fiber.
+template <class F>
+bool cancelled_while_blocked(F blocking_call) {
+  auto t = spindle::spawn([blocking_call]() mutable {
+    try {
+      blocking_call();
+    } catch (const spindle::cancelled&) {
+      return true;
+    }
+    return false;
+  });
+  spindle::this_fiber::sleep_for(std::chrono::milliseconds(20));  // either way it must throw
+  t.cancel();
+  return t.join();
 }
 
 }  // namespace spindle::test

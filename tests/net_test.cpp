@@ -30,15 +30,13 @@ using spindle::net::endpoint;
 using spindle::net::tcp_listener;
 using spindle::net::tcp_stream;
 using spindle::net::udp_socket;
+using spindle::test::as_string;
 using spindle::test::error_code_of;
+using spindle::test::expect_errc;
 using spindle::test::loopback_any_port;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-std::string as_string(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
 
 // Writes `text` to `from`, reads as many bytes from `to` and expects them to
 // be `text` (from == to through an echo server).
@@ -72,18 +70,6 @@ void with_connected_pair(spindle::runtime& rt, F body) {
     auto s = lst.accept();
     body(c, s);
   });
-}
-
-// Expects f() to throw std::system_error with code `e`.
-template <class F>
-void expect_errc(F f, std::errc e) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception, expected " << std::make_error_code(e).message();
-  } catch (const std::system_error& err) {
-    EXPECT_EQ(err.code(), e) << err.what();
-    EXPECT_EQ(err.code().category(), std::generic_category());
-  }
 }
 
 bool ipv6_loopback_available() {

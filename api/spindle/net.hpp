@@ -6,6 +6,12 @@
 //   net::tcp_listener   bind, accept
 //   net::tcp_stream     connect, read_some/read_exact, write_all, set_timeout
 //   net::udp_socket     bind, send_to, recv_from
+//   net::unix_endpoint  a Unix-domain socket path or (Linux) abstract name
+//   net::unix_listener, net::unix_stream, net::unix_datagram_socket
+//                       the same over Unix-domain sockets (+ socketpair)
+//   net::fd_stream      the stream calls over a pipe, tty, eventfd, ...
+//   net::serve          the accept loop: a fiber per connection
+//   net::buffered_reader  read_line / read_until over any stream
 //   net::resolve        host name to endpoints (on the blocking pool)
 //   io::wait_readable   readiness of any non-blocking descriptor
 //
@@ -16,8 +22,13 @@
 #include <spindle/io.hpp>
 #include <spindle/net/buffered_reader.hpp>
 #include <spindle/net/endpoint.hpp>
+#include <spindle/net/fd_stream.hpp>
 #include <spindle/net/resolve.hpp>
 #include <spindle/net/serve.hpp>
 #include <spindle/net/tcp_listener.hpp>
 #include <spindle/net/tcp_stream.hpp>
 #include <spindle/net/udp_socket.hpp>
+#include <spindle/net/unix_datagram_socket.hpp>
+#include <spindle/net/unix_endpoint.hpp>
+#include <spindle/net/unix_listener.hpp>
+#include <spindle/net/unix_stream.hpp>

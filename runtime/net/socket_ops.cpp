@@ -1,4 +1,4 @@
-// socket_ops: portable socket creation and acceptance.
+// socket_ops: portable socket creation and acceptance, socket addresses.
 #include "net/socket_ops.hpp"
 
 #include <fcntl.h>
@@ -65,18 +65,32 @@ void set_int_option(int fd, int level, int name, int value, const char* what) {
   if (::setsockopt(fd, level, name, &value, sizeof value) < 0) throw_errno(errno, what);
 }
 
-net::endpoint local_endpoint_of(int fd, const char* what) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) throw_errno(errno, what);
-  return net::endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+socket_address local_address_of(int fd, const char* what) {
+  socket_address a;
+  if (::getsockname(fd, a.get(), &a.len) < 0) throw_errno(errno, what);
+  return a;
 }
 
-net::endpoint peer_endpoint_of(int fd, const char* what) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) throw_errno(errno, what);
-  return net::endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+socket_address peer_address_of(int fd, const char* what) {
+  socket_address a;
+  if (::getpeername(fd, a.get(), &a.len) < 0) throw_errno(errno, what);
+  return a;
+}
+
+void open_socket_pair(int family, int type, int (&fds)[2], const char* what) {
+#ifdef SOCK_NONBLOCK
+  if (::socketpair(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) {
+    throw_errno(errno, what);
+  }
+#else
+  if (::socketpair(family, type, 0, fds) < 0) throw_errno(errno, what);
+  if (!make_nonblocking_cloexec(fds[0]) || !make_nonblocking_cloexec(fds[1])) {
+    const int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw_errno(err, what);
+  }
+#endif
 }
 
 }  // namespace spindle::detail

@@ -50,8 +50,36 @@ inline constexpr int send_flags = 0;  // SO_NOSIGPIPE is set on the socket inste
 // setsockopt of an int option; throws std::system_error.
 void set_int_option(int fd, int level, int name, int value, const char* what);
 
+// A socket address as the kernel returns it (getsockname, getpeername,
+// recvfrom): room for any family, and the length it filled.
+struct socket_address {
+  sockaddr_storage storage{};
+  socklen_t len = sizeof storage;
+
+  sockaddr* get() noexcept { return reinterpret_cast<sockaddr*>(&storage); }
+  const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+  // As an endpoint type (net::endpoint, net::unix_endpoint).
+  template <class Endpoint>
+  Endpoint as() const {
+    return Endpoint::from_sockaddr(get(), len);
+  }
+};
+
 // getsockname / getpeername; throw std::system_error.
-net::endpoint local_endpoint_of(int fd, const char* what);
-net::endpoint peer_endpoint_of(int fd, const char* what);
+socket_address local_address_of(int fd, const char* what);
+socket_address peer_address_of(int fd, const char* what);
+
+template <class Endpoint>
+Endpoint local_endpoint_of(int fd, const char* what) {
+  return local_address_of(fd, what).as<Endpoint>();
+}
+template <class Endpoint>
+Endpoint peer_endpoint_of(int fd, const char* what) {
+  return peer_address_of(fd, what).as<Endpoint>();
+}
+
+// socketpair() of two connected non-blocking, close-on-exec sockets, into
+// `fds`; throws std::system_error.
+void open_socket_pair(int family, int type, int (&fds)[2], const char* what);
 
 }  // namespace spindle::detail

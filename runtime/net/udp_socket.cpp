@@ -1,11 +1,10 @@
-// udp_socket: datagrams, each call one retry() (socket_call.hpp).
+// udp_socket: datagrams, each call one of datagram_calls.hpp.
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <spindle/net/udp_socket.hpp>
 
-#include "io/call_deadline.hpp"
-#include "net/socket_call.hpp"
+#include "net/datagram_calls.hpp"
 #include "net/socket_ops.hpp"
 
 namespace spindle::net {
@@ -20,12 +19,8 @@ udp_socket udp_socket::bind(const endpoint& ep) {
 }
 
 std::size_t udp_socket::send_to(std::span<const std::byte> data, const endpoint& to) {
-  constexpr const char* what = "spindle::net::udp_socket::send_to";
-  const detail::socket_fd::use use(sock_, what);  // see socket_fd.hpp on close
-  detail::call_deadline deadline(timeout_);
-  return detail::retry(sock_, detail::io_dir::write, deadline, what, [&] {
-    return ::sendto(use.fd(), data.data(), data.size(), detail::send_flags, to.data(), to.size());
-  });
+  return detail::send_datagram(sock_, timeout_, data, to.data(), to.size(),
+                               "spindle::net::udp_socket::send_to");
 }
 
 std::size_t udp_socket::send_to(std::string_view text, const endpoint& to) {
@@ -33,23 +28,16 @@ std::size_t udp_socket::send_to(std::string_view text, const endpoint& to) {
 }
 
 recv_result udp_socket::recv_from(std::span<std::byte> buf) {
-  constexpr const char* what = "spindle::net::udp_socket::recv_from";
-  const detail::socket_fd::use use(sock_, what);
-  detail::call_deadline deadline(timeout_);
-  sockaddr_storage from{};
-  socklen_t len = 0;
-  const std::size_t n = detail::retry(sock_, detail::io_dir::read, deadline, what, [&] {
-    len = sizeof from;
-    return ::recvfrom(use.fd(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),
-                      &len);
-  });
-  return {n, endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), len)};
+  detail::socket_address from;
+  const std::size_t n =
+      detail::recv_datagram(sock_, timeout_, buf, &from, "spindle::net::udp_socket::recv_from");
+  return {n, from.as<endpoint>()};
 }
 
 endpoint udp_socket::local_endpoint() const {
   constexpr const char* what = "spindle::net::udp_socket::local_endpoint";
   const detail::socket_fd::use use(sock_, what);
-  return detail::local_endpoint_of(use.fd(), what);
+  return detail::local_endpoint_of<endpoint>(use.fd(), what);
 }
 
 }  // namespace spindle::net

@@ -1,5 +1,7 @@
-// socket_fd: the owned, non-blocking descriptor inside every spindle socket,
-// and the one place where a socket call waits for readiness.
+// socket_fd: the owned, non-blocking descriptor inside every spindle socket
+// (and net::fd_stream, whose descriptor may be a pipe or a tty: nothing here
+// is particular to sockets), and the one place where a socket call waits
+// for readiness.
 //
 // Closing while calls are in progress. The descriptor number must not be
 // released while any call still uses it: the kernel hands a freed number to

@@ -23,13 +23,16 @@
 //    running out) cancels every connection's fiber too: the connections are
 //    the children of a task_group (spindle/cancel.hpp), so serve() never
 //    returns or throws while one of them still runs.
-// The handler is copied into each connection's fiber.
+// The handler is copied into each connection's fiber. Any listener with
+// accept() and close() serves: tcp_listener (handler(tcp_stream)) and
+// unix_listener (handler(unix_stream)).
 #pragma once
 
 #include <exception>
 #include <spindle/cancel.hpp>
 #include <spindle/net/tcp_listener.hpp>
 #include <spindle/net/tcp_stream.hpp>
+#include <spindle/net/unix_listener.hpp>
 #include <spindle/runtime.hpp>
 #include <system_error>
 #include <utility>
@@ -41,12 +44,16 @@ void report_handler_error(std::exception_ptr e) noexcept;
 
 namespace spindle::net {
 
-template <class Handler>
-void serve(tcp_listener& lst, Handler handler) {
+template <class Listener, class Handler>
+requires requires(Listener& l) {
+  l.accept();
+}
+void serve(Listener& lst, Handler handler) {
+  using stream = decltype(lst.accept());
   task_group connections;
   std::exception_ptr accept_error;
   for (;;) {
-    tcp_stream s;
+    stream s;
     try {
       s = lst.accept();
     } catch (const spindle::cancelled&) {
@@ -56,7 +63,7 @@ void serve(tcp_listener& lst, Handler handler) {
       break;
     }
     connections.spawn(
-        [handler](tcp_stream conn) mutable {
+        [handler](stream conn) mutable {
           try {
             handler(std::move(conn));
           } catch (const spindle::cancelled&) {
