@@ -76,6 +76,7 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
   bool is_heir = false;    // we were woken from the queue: park again as heir
   int losses = 0;          // races lost after being woken
   detail::clock::time_point first_parked{};
+  int naps = 0;            // CPU given up for a preempted holder (spin.hpp)
 
   for (;;) {
     // Spin while the holder runs: take the lock the moment it is free. For
@@ -87,6 +88,7 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
     // exists because only the holder of `woken` ever becomes one. A suspended
     // holder cannot release: park at once.
     detail::spin_backoff backoff;
+    bool napped = false;
     for (int i = 0; i < detail::spin_backoff::checks; ++i) {
       if (i == detail::spin_backoff::woken_checks && has_woken && !is_heir) {
         state_.fetch_and(~woken, std::memory_order_relaxed);
@@ -103,8 +105,16 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
         has_woken = true;
       }
       if (!detail::owner_running(owner_.load(std::memory_order_relaxed))) break;
+      if (i == detail::spin_backoff::nap_after && naps < detail::preempted_holder_naps) {
+        // ~55 us and the holder has not let go: it is probably preempted.
+        ++naps;
+        detail::nap_for_preempted_holder();
+        napped = true;
+        break;
+      }
       backoff.pause();
     }
+    if (napped) continue;  // look again, with a fresh budget
 
     // Park. The CAS that publishes `waiters` (and gives up `woken`) requires
     // `locked`, so the holder's unlock is bound to see us.
