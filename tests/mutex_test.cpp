@@ -54,6 +54,39 @@ TEST(Mutex, ThousandFibersThousandIncrementsExactCount) {
   EXPECT_EQ(counter, static_cast<long>(fibers) * iterations);
 }
 
+// Holders that keep the mutex ~100 us while they run: contenders on the other
+// worker spin past the point where they take the holder for preempted, nap,
+// spin again and park. Exclusion holds throughout (a second holder inside
+// shows as `inside` != 1) and every acquisition is counted once.
+TEST(Mutex, LongCriticalSectionsMakeSpinnersNapAndStillExclude) {
+  spindle::runtime rt(two_workers());
+  const int fibers = 6;
+  const int iterations = scaled(60, 15);
+  spindle::mutex m;
+  std::atomic<int> inside{0};
+  long counter = 0;
+  int overlaps = 0;  // guarded by m
+  rt.block_on([&] {
+    std::vector<spindle::task<void>> tasks;
+    for (int f = 0; f < fibers; ++f) {
+      tasks.push_back(spindle::spawn([&] {
+        for (int i = 0; i < iterations; ++i) {
+          std::lock_guard<spindle::mutex> g(m);
+          if (inside.fetch_add(1) != 0) ++overlaps;
+          const auto until = std::chrono::steady_clock::now() + 100us;
+          while (std::chrono::steady_clock::now() < until) {
+          }
+          ++counter;
+          inside.fetch_sub(1);
+        }
+      }));
+    }
+    join_all(tasks);
+  });
+  EXPECT_EQ(overlaps, 0);
+  EXPECT_EQ(counter, static_cast<long>(fibers) * iterations);
+}
+
 TEST(Mutex, FibersAndPlainThreadsShareOneMutex) {
   spindle::runtime rt(two_workers());
   const int fibers = 100;

@@ -2,12 +2,11 @@
 #include "sched/context.hpp"
 
 #include <spindle/detail/caller_id.hpp>
+#include <stdexcept>
+#include <string>
 
 #include "sched/runtime_core.hpp"
 #include "sched/worker.hpp"
-
-#include <stdexcept>
-#include <string>
 
 namespace spindle::detail {
 namespace {

@@ -76,7 +76,7 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
   bool is_heir = false;    // we were woken from the queue: park again as heir
   int losses = 0;          // races lost after being woken
   detail::clock::time_point first_parked{};
-  int naps = 0;            // CPU given up for a preempted holder (spin.hpp)
+  int naps = 0;  // CPU given up for a preempted holder (spin.hpp)
 
   for (;;) {
     // Spin while the holder runs: take the lock the moment it is free. For

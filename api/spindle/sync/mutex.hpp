@@ -16,7 +16,10 @@
 //    queued. Contended lockers spin first (a critical section is usually
 //    shorter than a park/unpark round trip), with exponential backoff and
 //    only while the holder is running on another worker; a holder that is
-//    suspended cannot release, so they then park at once.
+//    suspended cannot release, so they then park at once. One that keeps
+//    the lock for ~55 us while shown running has most likely had its OS
+//    thread preempted: the spinner then sleeps 50 us (twice at most) to let
+//    the kernel run it (docs/DESIGN.md, "Every spin").
 //  * An unlock wakes at most one waiter, and none while another party is
 //    already on its way to the lock (`woken`): a spinner, or an earlier
 //    waiter that has not run yet. The woken waiter competes like a newcomer;
