@@ -73,7 +73,9 @@ bool one_mib_through(fd_stream& in, fd_stream& out) {
 TEST(FdStream, OneMebibyteThroughAPipeBetweenTwoFibers) {
   spindle::runtime rt(spindle::test::two_workers());
   rt.block_on([] {
-    auto [in, out] = pipe_streams();
+    auto in_out = pipe_streams();  // not a structured binding: clang 14 cannot capture one
+    auto& in = in_out.first;
+    auto& out = in_out.second;
     EXPECT_TRUE(one_mib_through(in, out));
     out.close();
     std::array<std::byte, 1> one{};
@@ -96,7 +98,9 @@ TEST(FdStream, OverASocketpairBothWays) {
 TEST(FdStream, EndOfStreamWhenTheWriteEndCloses) {
   spindle::runtime rt(spindle::test::two_workers());
   rt.block_on([] {
-    auto [in, out] = pipe_streams();
+    auto in_out = pipe_streams();  // not a structured binding: clang 14 cannot capture one
+    auto& in = in_out.first;
+    auto& out = in_out.second;
     auto reader = spindle::spawn([&in = in] {
       std::array<std::byte, 8> buf{};
       std::string got;
@@ -120,7 +124,9 @@ TEST(FdStream, WritingToAPipeWithoutAReaderIsBrokenPipeNotSigpipe) {
   dfl.sa_handler = SIG_DFL;
   ::sigaction(SIGPIPE, &dfl, &old);
   {
-    auto [in, out] = pipe_streams();
+    auto in_out = pipe_streams();  // not a structured binding: clang 14 cannot capture one
+    auto& in = in_out.first;
+    auto& out = in_out.second;
     in.close();
     expect_errc([&] { out.write_all("nobody reads"); }, std::errc::broken_pipe);
     std::error_code ec;
@@ -136,7 +142,8 @@ TEST(FdStream, WritingToAPipeWithoutAReaderIsBrokenPipeNotSigpipe) {
 TEST(FdStream, CloseFromAnotherFiberWakesABlockedRead) {
   spindle::runtime rt(spindle::test::two_workers());
   rt.block_on([] {
-    auto [in, out] = pipe_streams();
+    auto in_out = pipe_streams();  // not a structured binding: clang 14 cannot capture one
+    auto& in = in_out.first;
     auto reader = spindle::spawn([&in = in] {
       std::array<std::byte, 8> buf{};
       return error_code_of([&] { in.read_some(buf); });
@@ -152,7 +159,9 @@ TEST(FdStream, CloseFromAnotherFiberWakesABlockedRead) {
 TEST(FdStream, ReadTimeoutAndCancellationLeaveTheStreamUsable) {
   spindle::runtime rt(spindle::test::two_workers());
   rt.block_on([] {
-    auto [in, out] = pipe_streams();
+    auto in_out = pipe_streams();  // not a structured binding: clang 14 cannot capture one
+    auto& in = in_out.first;
+    auto& out = in_out.second;
     std::array<std::byte, 2> buf{};
     in.set_read_timeout(20ms);
     expect_errc([&] { in.read_some(buf); }, std::errc::timed_out);
@@ -260,7 +269,9 @@ TEST(FdStream, AdoptRefusesBadDescriptorsAndRegularFilesClearly) {
 }
 
 TEST(FdStream, WorksOnPlainThreadsWithoutARuntime) {
-  auto [in, out] = pipe_streams();
+  auto in_out = pipe_streams();  // not a structured binding: clang 14 cannot capture one
+  auto& in = in_out.first;
+  auto& out = in_out.second;
   const auto sent = spindle::test::pattern_message(7, 1, mib);
   std::thread writer([&out = out, &sent] {
     out.write_all(sent);
@@ -273,7 +284,8 @@ TEST(FdStream, WorksOnPlainThreadsWithoutARuntime) {
   writer.join();
   EXPECT_TRUE(got == sent);
   // A plain thread's blocked read is woken by a close on another thread.
-  auto [in2, out2] = pipe_streams();
+  auto in2_out2 = pipe_streams();  // not a structured binding: clang 14 cannot capture one
+  auto& in2 = in2_out2.first;
   std::thread closer([&in2 = in2] {
     std::this_thread::sleep_for(30ms);
     in2.close();
