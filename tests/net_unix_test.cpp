@@ -472,7 +472,8 @@ TEST(UnixDatagram, UnboundSenderConnectedPeersPairsAndTimeouts) {
 TEST(UnixDatagram, CloseFromAnotherFiberWakesABlockedReceive) {
   spindle::runtime rt(spindle::test::two_workers());
   rt.block_on([] {
-    auto x_y = unix_datagram_socket::pair();  // not a structured binding: clang 14 cannot capture one
+    auto x_y =
+        unix_datagram_socket::pair();  // not a structured binding: clang 14 cannot capture one
     auto& y = x_y.second;
     auto receiver = spindle::spawn([&y = y] {
       std::array<std::byte, 8> buf{};
