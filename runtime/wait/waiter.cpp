@@ -65,7 +65,6 @@ bool note_parked_host(fiber& who, fiber* host) noexcept {
 // same park as before (a cancellable park differs only in the constant
 // stored); guarded by `spindle-bench pingpong` and `mutex`.
 wake waiter::suspend(wait_reason why, clock::time_point deadline) {
-  why_ = why;
   if (!fiber_) return suspend_thread(deadline);
   fiber* self = fiber_;
   // Who runs here: the stack's own fiber, or the one a join() runs inline.

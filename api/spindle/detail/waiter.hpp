@@ -30,7 +30,7 @@
 //
 // waiter::park is the one door through which anything in spindle suspends
 // (Go's gopark). It takes what the party waits for (a wait_reason: a kind and
-// the object, recorded in the waiter for whoever inspects a parked fiber) and
+// the object, recorded in the fiber's wait_record for runtime::dump()) and
 // a deadline (no_deadline: none). When the wake is not a notify, park calls
 // the primitive's `leave` (unlink the node under the primitive's lock) and
 // then throws if the wait was cancelled; so every wait withdraws the same
@@ -179,8 +179,6 @@ class waiter {
 
   // The state once park() returned (or pending if nobody claimed yet).
   wake state() const noexcept { return static_cast<wake>(state_.load(std::memory_order_acquire)); }
-  // What the party waits for; set by park().
-  wait_reason reason() const noexcept { return why_; }
 
  private:
   // Parks (fiber) or blocks (thread) and returns the claimed state; does
@@ -190,7 +188,6 @@ class waiter {
   wake after_cancel_wake(fiber* self);
 
   std::atomic<std::uint32_t> state_{0};
-  wait_reason why_;         // written by the waiting party before it parks
   fiber* fiber_;            // the blocked fiber, or null for a thread
   thread_parker* thread_;   // the blocked thread's parker, when fiber_ is null
   timer_entry timer_;       // a fiber's deadline, queued while it parks
