@@ -4,8 +4,6 @@
 // (unlike its address, which a later fiber may reuse), made odd; a thread by
 // the address of its own thread_local, which is even because the variable is
 // aligned.
-#include <time.h>
-
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/fiber.hpp>
 
@@ -15,12 +13,6 @@
 #include "sync/spin.hpp"
 
 namespace spindle::detail {
-
-void nap_for_preempted_holder() noexcept {
-  // 50 us: longer than a context switch, far shorter than a time slice.
-  timespec ts{0, 50'000};
-  nanosleep(&ts, nullptr);
-}
 
 bool owner_running(owner_id o) noexcept {
   if (o == handed_over) return false;  // to a waiter that has not run yet

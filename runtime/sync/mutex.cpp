@@ -87,7 +87,6 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
     // unlocker gave it until it parks again as the heir: at most one heir
     // exists because only the holder of `woken` ever becomes one. A suspended
     // holder cannot release: park at once.
-    detail::spin_backoff backoff;
     bool napped = false;
     for (int i = 0; i < detail::spin_backoff::checks; ++i) {
       if (i == detail::spin_backoff::woken_checks && has_woken && !is_heir) {
@@ -112,7 +111,7 @@ bool mutex::lock_slow(detail::owner_id me, detail::clock::time_point deadline) {
         napped = true;
         break;
       }
-      backoff.pause();
+      detail::spin_backoff::pause();
     }
     if (napped) continue;  // look again, with a fresh budget
 

@@ -16,8 +16,8 @@
 //
 // spindle::mutex spins differently (spin_backoff): only while the
 // holder is running on another worker (owner_running: a suspended holder
-// cannot release, so its contenders park at once), and with exponential
-// backoff from a long first pause. A short first pause makes the spinner
+// cannot release, so its contenders park at once), and with long pauses
+// between its looks. A short first pause makes the spinner
 // snatch the lock in the few nanoseconds between the holder's unlock and its
 // next lock, and the lock's cache line then bounces between the workers on
 // every such steal. Measured interleaved with Go on 2 workers (1,000 fibers x
@@ -25,8 +25,8 @@
 // exponential from 1 pause 24-35 ms, from 64 pauses 18-21 ms, Go 34-41 ms;
 // and mutex_test's starvation test, where holders suspend inside the
 // critical section, 72 ms with Go's budget and ~30 ms with the holder check.
-// A first pause of 256 (the whole spin at 256) measured 18.8 ms against 20.1
-// from 64 (interleaved, 21 runs each), 17.2 against 19.2 in another run.
+// Every pause at 256 (the current spin) measured 18.8 ms against 20.1 for
+// exponential from 64 (interleaved, 21 runs each), 17.2 against 19.2 in another run.
 //
 // Under a noisy neighbour (a busy process beside the two workers on two
 // cores, `compare.sh --hog 1`) the holder's OS thread is sometimes preempted
@@ -38,10 +38,10 @@
 // to give the CPU to the preempted holder: nap_for_preempted_holder below.
 #pragma once
 
+#include <time.h>
+
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/spinlock.hpp>
-
-#include <algorithm>
 
 namespace spindle::detail {
 
@@ -70,24 +70,20 @@ bool spin_until(const spin_budget& b, TryOnce try_once) {
   return false;
 }
 
-// spindle::mutex's spin: up to `checks` looks, the pauses between them
-// doubling from `first` to `max` (256 pauses are ~9 us on the reference
-// machine; the whole budget is ~140 us, spent only while the holder keeps
-// running).
+// spindle::mutex's spin: up to `checks` looks, `pauses` CPU pauses apart
+// (~9 us on the reference machine; the whole budget is ~140 us, spent only
+// while the holder keeps running).
 class spin_backoff {
  public:
   static constexpr int checks = 16;
   static constexpr int woken_checks = 2;  // how long a spinner may hold `woken`
   static constexpr int nap_after = 6;     // looks before nap_for_preempted_holder
-  void pause() noexcept {
-    for (unsigned i = 0; i < pauses_; ++i) cpu_relax();
-    pauses_ = std::min(pauses_ * 2, max);
+  static void pause() noexcept {
+    for (unsigned i = 0; i < pauses; ++i) cpu_relax();
   }
 
  private:
-  static constexpr unsigned first = 256;
-  static constexpr unsigned max = 256;
-  unsigned pauses_ = first;
+  static constexpr unsigned pauses = 256;
 };
 
 // spin_backoff::nap_after looks (~55 us, a thousand times this benchmark's
@@ -103,7 +99,11 @@ class spin_backoff {
 // budget, 19.2 after 6 looks, Go 34; two neighbours 30.1 against 34.0 and
 // Go 39.8; quiet unchanged (18.6 against 19.1).
 inline constexpr int preempted_holder_naps = 2;
-void nap_for_preempted_holder() noexcept;
+inline void nap_for_preempted_holder() noexcept {
+  // 50 us: longer than a context switch, far shorter than a time slice.
+  timespec ts{0, 50'000};
+  nanosleep(&ts, nullptr);
+}
 
 // Whether the fiber or thread `o` is running right now: a fiber only if a
 // worker of the caller's runtime runs it at this moment; a thread (or a caller

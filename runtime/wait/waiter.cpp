@@ -43,17 +43,15 @@ wake finish_fiber_wait(fiber* f, wake r) noexcept {
 
 // An inline-joined fiber parks on its joiner's stack: a canceller must wake
 // the joiner (see cancel_links::parked_host). Stored at the fiber's first park
-// there; its later parks only compare. false without memory for the links: a
-// request then reaches that fiber at its next wait only.
-bool note_parked_host(fiber& who, fiber* host) noexcept {
+// there; its later parks only compare. Without memory for the links, a
+// request reaches that fiber at its next wait only.
+void note_parked_host(fiber& who, fiber* host) noexcept {
   try {
     std::atomic<fiber*>& slot = links_of(who).parked_host;
     // seq_cst: ordered before the park's own CAS and `requested` load, so a
     // canceller either sees the joiner here or the fiber sees its request.
     if (slot.load(std::memory_order_relaxed) != host) slot.store(host, std::memory_order_seq_cst);
-    return true;
   } catch (const std::bad_alloc&) {
-    return false;
   }
 }
 

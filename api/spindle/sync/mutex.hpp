@@ -14,7 +14,7 @@
 //  * Uncontended lock and unlock are one CAS each on `state_`.
 //  * Barging: a locker that finds the mutex free takes it, even if others are
 //    queued. Contended lockers spin first (a critical section is usually
-//    shorter than a park/unpark round trip), with exponential backoff and
+//    shorter than a park/unpark round trip), with long pauses between looks and
 //    only while the holder is running on another worker; a holder that is
 //    suspended cannot release, so they then park at once. One that keeps
 //    the lock for ~55 us while shown running has most likely had its OS
