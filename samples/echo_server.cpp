@@ -16,6 +16,10 @@
 //       what both sides saw and exits 0 on success. The clients live in a
 //       process of their own so that each process holds one end of every
 //       connection: 10,000 connections fit a 20,000-descriptor limit.
+//       --pipeline P adds one connection that writes P 32-byte messages back
+//       to back while another fiber reads and checks the echo (P = 2,000,000
+//       in the smoke test): the server reads ahead while its echoes wait, up
+//       to a megabyte of them (reply_writer.hpp).
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -29,9 +33,12 @@
 #include <optional>
 #include <span>
 #include <spindle/spindle.hpp>
+#include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
+#include "reply_writer.hpp"
 #include "sample_support.hpp"
 
 using namespace std::chrono_literals;
@@ -45,6 +52,7 @@ struct settings {
   int idle_timeout = 60;    // seconds
   long self_test = 0;       // clients; 0 = serve until SIGINT/SIGTERM
   int messages = 10;
+  long pipeline = 0;  // messages of the self-test's pipelining connection
   int grace = 5;  // seconds the connections get once a signal came
 };
 
@@ -54,11 +62,11 @@ settings parse_args(int argc, char** argv) {
   spindle_samples::parse_options(
       argc, argv,
       "[--port P] [--workers N] [--idle-timeout S] [--grace G] [--self-test CONNECTIONS "
-      "[--messages M]]",
+      "[--messages M] [--pipeline P]]",
       {number("--port", s.port, 0, 65535), number("--workers", s.workers, 0, 1024),
        number("--idle-timeout", s.idle_timeout, 1, 86400), number("--grace", s.grace, 0, 3600),
-       number("--self-test", s.self_test, 1, 1000000),
-       number("--messages", s.messages, 0, 1000000)});
+       number("--self-test", s.self_test, 1, 1000000), number("--messages", s.messages, 0, 1000000),
+       number("--pipeline", s.pipeline, 0, 100000000)});
   return s;
 }
 
@@ -82,13 +90,17 @@ spindle_samples::server_stats served;
 void echo(spindle_samples::connection& c, gauge& open) {
   open.up();
   ++served.connections;
-  std::byte buf[16 * 1024];
+  char buf[16 * 1024];
   try {
-    while (std::size_t n = c.stream.read_some(buf)) {
+    // The echoes go out without stopping the reading while less than a
+    // megabyte waits (reply_writer.hpp): a client that pipelines is served.
+    spindle_samples::reply_writer replies(c.stream, [&c] { c.active(); });
+    while (std::size_t n = c.stream.read_some(std::as_writable_bytes(std::span(buf)))) {
       c.active();
-      c.stream.write_all(std::span<const std::byte>(buf, n));
+      replies.send(std::string_view(buf, n));
       ++served.requests;
     }
+    replies.finish();  // the client closed its side: what waits goes out first
   } catch (const std::system_error&) {
     // The client reset the connection (or it idled too long, or the server
     // stops: spindle::cancelled is a system_error too): nothing left to serve.
@@ -135,6 +147,7 @@ struct results {
   std::atomic<long> messages{0};
   std::atomic<long> bytes{0};
   std::atomic<long> errors{0};
+  std::atomic<long> pipelined{0};  // messages of the pipelining connection echoed
 };
 
 // One self-test client: connect, wait until every client is connected, then
@@ -171,17 +184,75 @@ void client(net::endpoint ep, long id, int messages, spindle::latch& all_open, r
   }
 }
 
+// Message m of the pipelining connection: its number, in 32 bytes.
+void pipelined_message(long m, char (&out)[33]) {
+  std::snprintf(out, sizeof out, "message %023ld\n", m);
+}
+
+// The pipelining connection: `messages` messages written back to back in
+// 64 KiB writes by one fiber while another reads the echo and checks every
+// byte. The server must keep reading while its echoes wait for this client.
+void pipelining_client(net::endpoint ep, long messages, results& r) {
+  constexpr std::size_t size = 32;
+  try {
+    auto s = net::tcp_stream::connect(ep);
+    s.set_timeout(60s);
+    auto writer = spindle::spawn([&] {
+      std::string chunk;
+      char msg[33];
+      for (long m = 0; m < messages;) {
+        chunk.clear();
+        for (; m < messages && chunk.size() < 64 * 1024; ++m) {
+          pipelined_message(m, msg);
+          chunk.append(msg, size);
+        }
+        s.write_all(chunk);
+      }
+    });
+    std::vector<char> got(size * 1024);
+    char want[33];
+    for (long m = 0; m < messages;) {
+      const long batch = std::min<long>(1024, messages - m);
+      s.read_exact(
+          std::as_writable_bytes(std::span(got).first(size * static_cast<std::size_t>(batch))));
+      for (long k = 0; k < batch; ++k, ++m) {
+        pipelined_message(m, want);
+        if (std::string_view(got.data() + size * static_cast<std::size_t>(k), size) !=
+            std::string_view(want, size)) {
+          if (r.errors++ == 0)
+            std::fprintf(stderr, "pipelining client: message %ld came back wrong\n", m);
+          writer.cancel();
+          writer.join();
+          return;
+        }
+      }
+      r.pipelined += batch;
+    }
+    writer.join();
+  } catch (const std::system_error& e) {
+    if (r.errors++ == 0) std::fprintf(stderr, "pipelining client: %s\n", e.what());
+  }
+}
+
 // The client process: n connections from fibers; 0 when every byte came back.
 int client_process(const settings& cfg, net::endpoint ep, long n) {
   spindle::runtime rt(spindle::options{.workers = cfg.workers});
   results r;
   rt.block_on([&] {
+    std::optional<spindle::task<void>> pipelining;
+    if (cfg.pipeline > 0)
+      pipelining.emplace(spindle::spawn(pipelining_client, ep, cfg.pipeline, std::ref(r)));
     spindle::latch all_open(n);
     spindle_samples::run_clients(n, [&](long id) { client(ep, id, cfg.messages, all_open, r); });
+    if (pipelining) pipelining->join();
   });
-  const bool ok = r.errors == 0 && r.connected == n && r.messages == n * cfg.messages;
+  const bool ok = r.errors == 0 && r.connected == n && r.messages == n * cfg.messages &&
+                  r.pipelined == cfg.pipeline;
   std::printf("clients: %ld connections open at once, %ld messages (%.1f MB) echoed,\n",
               r.connected.load(), r.messages.load(), static_cast<double>(r.bytes.load()) / 1e6);
+  if (cfg.pipeline > 0)
+    std::printf("         and %ld messages pipelined on one more connection,\n",
+                r.pipelined.load());
   std::printf("         every byte checked, %ld errors\n", r.errors.load());
   std::fflush(stdout);
   return ok ? 0 : 1;

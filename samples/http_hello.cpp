@@ -1,6 +1,7 @@
 // http_hello: the HTTP/1.1 keep-alive "Hello, World!" server of the benchmark
 // SPEC. Every request (everything up to its blank line) is answered with the
-// same 13-byte text; pipelined requests are answered in one write.
+// same 13-byte text; pipelined requests are answered in one write, and the
+// answers never stop the reading while less than a megabyte waits.
 //
 //   http_hello [--port P] [--workers N] [--idle-timeout S] [--request-timeout R]
 //              [--grace G]
@@ -17,6 +18,10 @@
 //       Serves a free port; N keep-alive clients (fibers of the same process)
 //       send R requests each, alone, pipelined, or split across writes, and
 //       check every response byte for byte. Exits 0 on success.
+//       --pipeline P adds one connection that writes P requests back to back
+//       while another fiber reads and checks the answers (P = 2,000,000 in
+//       the smoke test): the server reads ahead while its answers wait, up to
+//       a megabyte of them (reply_writer.hpp).
 //   --trace FILE (either mode)
 //       Records a trace (runtime::start_trace) from the start and writes it
 //       to FILE (Chrome trace-event JSON: ui.perfetto.dev, chrome://tracing)
@@ -25,6 +30,7 @@
 //       closed. See docs/USER_GUIDE.md, "Recording a trace".
 #include <signal.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -38,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "reply_writer.hpp"
 #include "sample_support.hpp"
 
 using namespace std::chrono_literals;
@@ -57,6 +64,7 @@ struct settings {
   int idle_timeout = 60;  // seconds
   long self_test = 0;
   int requests = 20;
+  long pipeline = 0;         // requests of the self-test's pipelining client
   int request_timeout = 10;  // seconds, from a request's first bytes to its blank line
   int grace = 5;             // seconds the connections get once a signal came
   std::string trace;  // --trace FILE; empty: no trace
@@ -64,7 +72,7 @@ struct settings {
 
 constexpr const char* usage =
     "[--port P] [--workers N] [--idle-timeout S] [--request-timeout R] [--grace G] "
-    "[--self-test CLIENTS [--requests R]] [--trace FILE]";
+    "[--self-test CLIENTS [--requests R] [--pipeline P]] [--trace FILE]";
 
 // "--trace FILE", the one option that is not a number: taken out of argv
 // before the others are parsed.
@@ -96,7 +104,8 @@ settings parse_args(int argc, char** argv) {
        number("--idle-timeout", s.idle_timeout, 1, 86400),
        number("--request-timeout", s.request_timeout, 1, 86400),
        number("--grace", s.grace, 0, 3600), number("--self-test", s.self_test, 1, 100000),
-       number("--requests", s.requests, 0, 1000000)});
+       number("--requests", s.requests, 0, 1000000),
+       number("--pipeline", s.pipeline, 0, 100000000)});
   return s;
 }
 
@@ -149,15 +158,18 @@ class request_reader {
 void serve_connection(spindle_samples::connection& c, std::chrono::seconds request_timeout) {
   spindle::this_fiber::set_name(std::string("conn ").append(std::to_string(++served.connections)));  // dump, trace
   request_reader requests(c);
+  spindle_samples::reply_writer replies(c.stream, [&c] { c.active(); });
   std::string out;  // the answers to what one read completed
   for (;;) {
-    if (!requests.read()) return;  // a request's first bytes (the idle timeout bounds the wait)
+    // A request's first bytes (the idle timeout bounds the wait); at the end
+    // of the stream, the answers still waiting go out first.
+    if (!requests.read()) return replies.finish();
     for (;;) {
       const int n = requests.take_complete();
       if (n > 0) {
         out.clear();
         for (int i = 0; i < n; ++i) out += response;
-        c.stream.write_all(out);
+        replies.send(out);  // waits only while a megabyte of answers waits
         served.requests += n;
       }
       if (!requests.inside_a_request()) break;
@@ -231,6 +243,48 @@ void client(net::endpoint ep, long id, int requests, results& r) {
   }
 }
 
+// The self-test's pipelining client: one connection, `requests` requests
+// written back to back in 64 KiB writes by one fiber, while another reads
+// the answers and checks every byte. The server must keep reading while its
+// answers wait for this client to read them (reply_writer.hpp).
+void pipelining_client(net::endpoint ep, long requests, results& r) {
+  constexpr std::string_view request = "GET /p HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  spindle::this_fiber::set_name("pipelining client");
+  try {
+    auto s = net::tcp_stream::connect(ep);
+    s.set_timeout(60s);
+    auto writer = spindle::spawn([&] {
+      std::string chunk;
+      const long per_chunk = (64 * 1024) / static_cast<long>(request.size());
+      for (long sent = 0; sent < requests;) {
+        chunk.clear();
+        for (long k = 0; k < per_chunk && sent < requests; ++k, ++sent) chunk += request;
+        s.write_all(chunk);
+      }
+    });
+    std::vector<char> got(response.size() * 1024);
+    long checked = 0;
+    while (checked < requests) {
+      const long batch = std::min<long>(1024, requests - checked);
+      const std::size_t bytes = response.size() * static_cast<std::size_t>(batch);
+      s.read_exact(std::as_writable_bytes(std::span(got).first(bytes)));
+      for (long k = 0; k < batch; ++k)
+        if (std::string_view(got.data() + response.size() * static_cast<std::size_t>(k),
+                             response.size()) != response) {
+          if (r.errors++ == 0) std::fprintf(stderr, "pipelining client: wrong response\n");
+          writer.cancel();
+          writer.join();
+          return;
+        }
+      checked += batch;
+      r.responses += batch;
+    }
+    writer.join();
+  } catch (const std::system_error& e) {
+    if (r.errors++ == 0) std::fprintf(stderr, "pipelining client: %s\n", e.what());
+  }
+}
+
 int self_test(spindle::runtime& rt, const settings& cfg) {
   results r;
   const auto start = std::chrono::steady_clock::now();
@@ -241,11 +295,17 @@ int self_test(spindle::runtime& rt, const settings& cfg) {
           serve(lst, std::chrono::seconds(cfg.idle_timeout),
                 std::chrono::seconds(cfg.request_timeout));
         },
-        cfg.self_test, [&](net::endpoint ep, long id) { client(ep, id, cfg.requests, r); });
+        cfg.self_test + (cfg.pipeline > 0 ? 1 : 0),
+        [&](net::endpoint ep, long id) {
+          if (id == cfg.self_test)
+            pipelining_client(ep, cfg.pipeline, r);
+          else
+            client(ep, id, cfg.requests, r);
+        });
   });
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const bool ok = r.errors == 0 && r.responses == cfg.self_test * cfg.requests;
+  const bool ok = r.errors == 0 && r.responses == cfg.self_test * cfg.requests + cfg.pipeline;
   std::printf("self-test: %ld keep-alive clients, %ld responses checked, %.2f s, %ld errors: %s\n",
               cfg.self_test, r.responses.load(), secs, r.errors.load(), ok ? "OK" : "FAILED");
   return ok ? 0 : 1;

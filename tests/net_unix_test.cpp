@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <spindle/cancel.hpp>
 #include <spindle/net.hpp>
 #include <spindle/runtime.hpp>
@@ -482,5 +483,32 @@ TEST(UnixDatagram, CloseFromAnotherFiberWakesABlockedReceive) {
     spindle::this_fiber::sleep_for(20ms);
     y.close();
     EXPECT_EQ(receiver.join(), std::errc::operation_canceled);
+  });
+}
+
+// A fiber whose socket always has data still lets the fibers ready on its
+// worker run: the socket call that would be its 129th in one run slice
+// yields first (runtime/io/io_budget.hpp). One worker; 1,000 bytes wait and
+// are read one at a time, every one of them.
+TEST(IoBudget, AFiberWhoseSocketIsAlwaysReadyLetsTheOthersRun) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  rt.block_on([] {
+    auto ends = spindle::net::unix_stream::pair();
+    const std::string sent(1000, 'x');
+    ends.first.write_all(sent);
+    int reads = 0;
+    int reads_when_other_ran = -1;
+    auto other = spindle::spawn([&] { reads_when_other_ran = reads; });
+    std::string got;
+    char c;
+    while (got.size() < sent.size()) {
+      ASSERT_EQ(ends.second.read_some(std::as_writable_bytes(std::span(&c, 1))), 1u);
+      got += c;
+      ++reads;
+    }
+    other.join();
+    EXPECT_EQ(got, sent);
+    EXPECT_GT(reads_when_other_ran, 0) << "the reader ran first";
+    EXPECT_LE(reads_when_other_ran, 128) << "the reader kept its worker past its budget";
   });
 }

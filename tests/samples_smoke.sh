@@ -15,8 +15,8 @@ limit=${SPINDLE_SMOKE_TIMEOUT:-120}
 
 smoke_args() {  # the arguments that make sample $1 end by itself
   case $1 in
-    echo_server) echo "--self-test 500" ;;
-    http_hello) echo "--self-test 50" ;;
+    echo_server) echo "--self-test 500 --pipeline 2000000" ;;
+    http_hello) echo "--self-test 50 --pipeline 2000000" ;;
     fetch_client) echo "--count 60 --concurrency 6" ;;
     pipeline) echo "--items 50000" ;;
     primes) echo "--limit 500000" ;;
@@ -32,8 +32,8 @@ bad_args() {  # option lists that sample $1 must refuse, one per line
     echo_server | http_hello | chat_server | kv_server)
       printf '%s\n' "--port 70000" "--port -1" "--port 80x" "--idle-timeout 0" "--self-test abc" ;;&
     echo_server | http_hello | chat_server) printf '%s\n' "--grace -1" "--grace 1.5" ;;&
-    echo_server) printf '%s\n' "--messages -5" ;;
-    http_hello) printf '%s\n' "--requests -1" "--request-timeout 0" ;;
+    echo_server) printf '%s\n' "--messages -5" "--pipeline -1" ;;
+    http_hello) printf '%s\n' "--requests -1" "--request-timeout 0" "--pipeline 1.5" ;;
     chat_server) printf '%s\n' "--lines -5" "--lines 5.5" ;;
     kv_server) printf '%s\n' "--requests 0" "--self-test 0" ;;
     fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
