@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "reply_writer.hpp"
 #include "sample_support.hpp"
 
 using namespace std::chrono_literals;
@@ -313,20 +314,23 @@ bool execute(store& db, const args_t& a, reply& r) {
 }
 
 // The whole server side of one connection: answers every command read, and
-// writes the answers when no further request is already buffered, so a
-// pipelined batch costs one read and one write.
+// sends the answers when no further request is already buffered (or 64 KiB
+// of them are ready), so a pipelined batch costs one read and one write.
+// They go out through a reply_writer: reading stops only while a megabyte
+// of answers waits for a client that pipelines without reading.
 void session(spindle_samples::connection& c, store& db) {
   net::buffered_reader in(c.stream, {.buffer_size = 16 * 1024, .max_line = max_line});
+  spindle_samples::reply_writer replies(c.stream, [&c] { c.active(); });
   reply r;
   try {
     while (auto args = read_command(in)) {
       c.active();
       const bool go_on = execute(db, *args, r);
-      if (!go_on || in.buffered() == 0) {
-        c.stream.write_all(r.out);
+      if (!go_on || in.buffered() == 0 || r.out.size() >= 64 * 1024) {
+        replies.send(r.out);
         r.out.clear();
       }
-      if (!go_on) return;
+      if (!go_on) return replies.finish();
     }
   } catch (const protocol_error& e) {
     r.error(cat({"ERR ", e.message}));
@@ -334,7 +338,8 @@ void session(spindle_samples::connection& c, store& db) {
     if (e.code() != std::errc::message_size) throw;
     r.error("ERR Protocol error: request line too long");
   }
-  if (!r.out.empty()) c.stream.write_all(r.out);
+  if (!r.out.empty()) replies.send(r.out);
+  replies.finish();
 }
 
 // --- self-test -----------------------------------------------------------------

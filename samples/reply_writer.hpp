@@ -1,5 +1,5 @@
 // reply_writer: a connection's answers, sent without making its reader wait
-// for the client to read them (echo_server, http_hello).
+// for the client to read them (echo_server, http_hello, kv_server).
 //
 // A server that answers with write_all() stops reading while the client's
 // receive window is full; a client that pipelines requests and reads answers
