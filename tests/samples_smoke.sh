@@ -22,6 +22,7 @@ smoke_args() {  # the arguments that make sample $1 end by itself
     primes) echo "--limit 500000" ;;
     chat_server) echo "--self-test 20 --lines 50" ;;
     kv_server) echo "--self-test 50 --requests 200" ;;
+    prefork) echo "--self-test 200" ;;
     spindle_top) echo "--seconds 2 --clients 4 --dump 1" ;;
     *) return 1 ;;
   esac
@@ -29,13 +30,14 @@ smoke_args() {  # the arguments that make sample $1 end by itself
 
 bad_args() {  # option lists that sample $1 must refuse, one per line
   case $1 in
-    echo_server | http_hello | chat_server | kv_server)
+    echo_server | http_hello | chat_server | kv_server | prefork)
       printf '%s\n' "--port 70000" "--port -1" "--port 80x" "--idle-timeout 0" "--self-test abc" ;;&
-    echo_server | http_hello | chat_server) printf '%s\n' "--grace -1" "--grace 1.5" ;;&
+    echo_server | http_hello | chat_server | prefork) printf '%s\n' "--grace -1" "--grace 1.5" ;;&
     echo_server) printf '%s\n' "--messages -5" ;;
     http_hello) printf '%s\n' "--requests -1" "--request-timeout 0" ;;
     chat_server) printf '%s\n' "--lines -5" "--lines 5.5" ;;
     kv_server) printf '%s\n' "--requests 0" "--self-test 0" ;;
+    prefork) printf '%s\n' "--workers-procs 0" "--workers-procs 2x" "--workers-procs 65" "--self-test 0" ;;
     fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
     pipeline) printf '%s\n' "--items -5" "--stage-workers 0" ;;
     primes) printf '%s\n' "--limit 12abc" "--block 0" ;;
@@ -195,6 +197,53 @@ stops_on_sigterm() {
   fi
 }
 
+# prefork_stops_on_sigterm <prefork>: as stops_on_sigterm, for the master of
+# worker processes: with a client connected (and answered), SIGTERM to the
+# master stops every worker; the master exits with status 0, its last line is
+# "stopped by SIGTERM: 2 workers stopped, 0 restarted", and no worker process
+# it started is left.
+prefork_stops_on_sigterm() {
+  local c reply i status summary pid log=$work/server.$BASHPID
+  local -a workers
+  start_server "$1" --port 0 --grace 1 || return 1
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&"$c"
+  reply=$(timeout 10 head -c 15 <&"$c")
+  if [ "$reply" != "HTTP/1.1 200 OK" ]; then
+    echo "got \"$reply\" instead of \"HTTP/1.1 200 OK\""
+    return 1
+  fi
+  mapfile -t workers < <(sed -n 's/^worker [0-9]* started: pid \([0-9]*\)$/\1/p' "$log")
+  if [ "${#workers[@]}" -ne 2 ]; then
+    echo "${#workers[@]} workers started, not 2:"
+    cat "$log"
+    return 1
+  fi
+  kill -TERM "$server_pid"
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    echo "still running 30 s after SIGTERM"
+    return 1
+  fi
+  wait "$server_pid"
+  status=$?
+  summary=$(tail -n 1 "$log")
+  if [ "$status" -ne 0 ] || [ "$summary" != "stopped by SIGTERM: 2 workers stopped, 0 restarted" ]; then
+    echo "exit status $status, last line \"$summary\":"
+    cat "$log"
+    return 1
+  fi
+  for pid in "${workers[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "worker $pid still runs after the master exited"
+      return 1
+    fi
+  done
+}
+
 # drops_slow_request <http_hello>: with --request-timeout 1, a client that
 # sends half a request head and then nothing is disconnected.
 drops_slow_request() {
@@ -288,7 +337,7 @@ for exe in "$dir"/*; do
     kv_server) check "kv_server with redis-cli and redis-benchmark" kv_with_redis_tools "$exe" ;;
   esac
   case $name in
-    echo_server | http_hello | chat_server | kv_server)
+    echo_server | http_hello | chat_server | kv_server | prefork)
       check "$name --idle-timeout 1 closes an idle client" closes_idle "$exe"
       ;;&
     echo_server) check "echo_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" 'ping\n' ping ;;
@@ -307,6 +356,7 @@ for exe in "$dir"/*; do
       check "http_hello --request-timeout 1 drops a slow request" drops_slow_request "$exe"
       ;;
     chat_server) check "chat_server stops on SIGTERM" stops_on_sigterm "$exe" 'hi\n' 'welcome' lines ;;
+    prefork) check "prefork stops its workers on SIGTERM" prefork_stops_on_sigterm "$exe" ;;
   esac
 done
 if [ "$ran" -eq 0 ]; then
