@@ -6,8 +6,9 @@
 # the usage), edge sizes do not crash, idle connections are closed, a server
 # whose descriptors are all held by idle clients still serves a new one, the
 # chat room's memory stays bounded when members never read, the servers stop
-# cleanly on SIGTERM with a client connected (exit 0 and their summary line),
-# and http_hello drops a client that never finishes its request.
+# cleanly on SIGTERM with a client connected (exit 0 and their summary line;
+# prefork's master stops every worker process), http_hello drops a client
+# that never finishes its request, and the crawler fetches from http_hello.
 #   tests/samples_smoke.sh [DIR]      DIR: the built samples (default build/samples)
 set -uo pipefail
 dir=${1:-build/samples}
@@ -23,6 +24,7 @@ smoke_args() {  # the arguments that make sample $1 end by itself
     chat_server) echo "--self-test 20 --lines 50" ;;
     kv_server) echo "--self-test 50 --requests 200" ;;
     prefork) echo "--self-test 200" ;;
+    crawler) echo "--self-test" ;;
     spindle_top) echo "--seconds 2 --clients 4 --dump 1" ;;
     *) return 1 ;;
   esac
@@ -38,6 +40,11 @@ bad_args() {  # option lists that sample $1 must refuse, one per line
     chat_server) printf '%s\n' "--lines -5" "--lines 5.5" ;;
     kv_server) printf '%s\n' "--requests 0" "--self-test 0" ;;
     prefork) printf '%s\n' "--workers-procs 0" "--workers-procs 2x" "--workers-procs 65" "--self-test 0" ;;
+    crawler)
+      printf '%s\n' "" "ftp://example.com/" "http://" "http://a:0/" "http://a:65536/" "http://a@b/" \
+        "--file" "--file $work/none" "--self-test http://a/" "--concurrency 0" "--timeout-ms 0" \
+        "--max-redirects -1" "--max-body 0" "--follow-links -1" "--follow-links 1.5"
+      ;;
     fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
     pipeline) printf '%s\n' "--items -5" "--stage-workers 0" ;;
     primes) printf '%s\n' "--limit 12abc" "--block 0" ;;
@@ -244,6 +251,30 @@ prefork_stops_on_sigterm() {
   done
 }
 
+# crawler_fetches_http_hello <crawler> <http_hello>: the crawler fetches two
+# URLs of a running http_hello, named on the command line and in a --file
+# (with a comment and a blank line), and exits 0 with a row "200, 13 bytes"
+# for each; a URL whose connection is refused makes it exit 1.
+crawler_fetches_http_hello() {
+  local out status urls=$work/urls.$BASHPID
+  start_server "$2" --port 0 || return 1
+  printf '# a comment\n\nhttp://127.0.0.1:%s/b?c=d\n' "$port" >"$urls"
+  out=$(timeout 30 "$1" "http://127.0.0.1:$port/a" --file "$urls" --follow-links 1)
+  status=$?
+  if [ "$status" -ne 0 ] || [ "$(grep -cE "^http://127\.0\.0\.1:$port/(a|b\?c=d) +200 +13 " <<<"$out")" -ne 2 ]; then
+    echo "exit status $status:"
+    echo "$out"
+    return 1
+  fi
+  out=$(timeout 30 "$1" "http://127.0.0.1:$port/a" http://127.0.0.1:1/)
+  status=$?
+  if [ "$status" -ne 1 ] || ! grep -q "^http://127\.0\.0\.1:1/ .*error: Connection refused" <<<"$out"; then
+    echo "with a refused URL: exit status $status (1 expected):"
+    echo "$out"
+    return 1
+  fi
+}
+
 # drops_slow_request <http_hello>: with --request-timeout 1, a client that
 # sends half a request head and then nothing is disconnected.
 drops_slow_request() {
@@ -329,6 +360,11 @@ for exe in "$dir"/*; do
       check "chat_server: memory bounded with 40 members that never read" chat_memory_bounded "$exe"
       ;;
     fetch_client) check "fetch_client --count 0" "$exe" --count 0 ;;
+    crawler)
+      if [ -x "$dir/http_hello" ]; then
+        check "crawler fetches from http_hello" crawler_fetches_http_hello "$exe" "$dir/http_hello"
+      fi
+      ;;
     http_hello)
       check "http_hello --self-test 1 --requests 0, 20 times" repeat 20 "$exe" --self-test 1 --requests 0
       ;;
