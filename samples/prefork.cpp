@@ -20,9 +20,10 @@
 //       that answered it with SIGKILL. A request whose reused connection
 //       fails is retried once on a new connection; a request that fails on a
 //       new connection counts as failed. Once the master has restarted the
-//       worker, the client opens connections until the new worker answers
-//       one. Exits 0 if all N requests were answered correctly, the new worker
-//       answered, and the master restarted exactly one worker.
+//       worker, the client stops the other workers (SIGSTOP) for a moment and
+//       checks that the new one answers a new connection. Exits 0 if all N
+//       requests were answered correctly, the new worker answered, and the
+//       master restarted exactly one worker.
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -40,6 +41,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <spindle/spindle.hpp>
@@ -366,8 +370,9 @@ constexpr std::string_view request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 // One keep-alive connection of the client.
 class client_connection {
  public:
-  explicit client_connection(net::endpoint ep) : stream_(net::tcp_stream::connect(ep, 10s)) {
-    stream_.set_timeout(10s);
+  explicit client_connection(net::endpoint ep, std::chrono::seconds timeout = 10s)
+      : stream_(net::tcp_stream::connect(ep, timeout)) {
+    stream_.set_timeout(timeout);
   }
 
   // One request; the pid of the worker that answered it correctly. Throws
@@ -434,22 +439,55 @@ std::vector<pid_t> wait_for_restart(int pipe_fd) {
   return pids;
 }
 
+// True once every thread of process `pid` has stopped (Linux: the state in
+// /proc/PID/task/*/stat is T). A SIGSTOP takes effect some time after kill()
+// returns: the thread the kernel picks to act on it must run first, and on
+// a busy machine that can take milliseconds, while the other threads go on.
+// Elsewhere true at once (the probes' retries cover the delay).
+bool all_threads_stopped(pid_t pid) {
+#ifdef __linux__
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "stat");
+    const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto name_end = stat.rfind(')');  // the state follows the name, which may hold anything
+    if (name_end != std::string::npos && name_end + 2 < stat.size() && stat[name_end + 2] != 'T' &&
+        stat[name_end + 2] != 't') {
+      return false;
+    }
+  }
+#else
+  (void)pid;
+#endif
+  return true;
+}
+
 // Checks that the restarted worker `pids[0]` serves: the other workers are
 // stopped (SIGSTOP), so that it is the only process left to accept a new
 // connection; the survivors would otherwise win most of them, being awake
 // already. Fresh connections, one request each, until it answers one: the
-// first does, unless a survivor was still inside accept when the SIGSTOP
-// came (hence up to 10). Then the others go on (SIGCONT).
+// first does once the others have stopped (at most 5 s are given to that;
+// /proc is read on the blocking pool). In case a survivor still took a
+// probe, which then waits for nothing, each probe gets 2 s, and there are
+// up to 10. Then the others go on (SIGCONT).
 void probe_new_worker(net::endpoint ep, const std::vector<pid_t>& pids, client_results& r) {
   for (std::size_t i = 1; i < pids.size(); ++i) ::kill(pids[i], SIGSTOP);
-  try {
-    for (int i = 0; i < 10 && !r.new_worker_answered; ++i) {
-      ++r.probes;
-      client_connection c(ep);
-      r.new_worker_answered = c.exchange() == pids[0];
+  for (std::size_t i = 1; i < pids.size(); ++i) {
+    const pid_t pid = pids[i];
+    for (int ms = 0; ms < 5000; ++ms) {
+      if (spindle::run_blocking([pid] { return all_threads_stopped(pid); })) break;
+      spindle::this_fiber::sleep_for(1ms);
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "client: the restarted worker did not answer: %s\n", e.what());
+  }
+  for (int i = 0; i < 10 && !r.new_worker_answered; ++i) {
+    ++r.probes;
+    try {
+      client_connection c(ep, 2s);
+      r.new_worker_answered = c.exchange() == pids[0];
+    } catch (const std::system_error& e) {
+      std::fprintf(stderr, "client: no answer to probe %d: %s\n", i + 1, e.what());
+    }
   }
   for (std::size_t i = 1; i < pids.size(); ++i) ::kill(pids[i], SIGCONT);
 }
