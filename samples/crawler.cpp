@@ -296,6 +296,8 @@ response get(const url& u, std::size_t max_body) {
   std::optional<std::size_t> length;
   bool chunked = false;
   do {  // 1xx responses are interim: the real one follows
+    length.reset();
+    chunked = false;
     const std::string status = read_head_line(in);
     if (status.size() < 12 || status.compare(0, 7, "HTTP/1.") != 0 ||
         !std::isdigit(static_cast<unsigned char>(status[7])) || status[8] != ' ' ||

@@ -84,9 +84,15 @@ settings parse_args(int argc, char** argv) {
   return s;
 }
 
+// A system call of the master failed: there is nothing to fall back on.
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "prefork: %s: %s\n", what, std::strerror(errno));
   std::exit(1);
+}
+
+// A system call of a child failed: child_main reports it and ends the child.
+[[noreturn]] void throw_errno(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
 }
 
 // fork(), with stdio flushed first: what is buffered would otherwise be
@@ -162,7 +168,7 @@ void serve_connection(spindle_samples::connection& c, const std::string& respons
 // would otherwise serve on, holding the port, with nobody to stop it.
 void die_with_master(pid_t master) {
 #ifdef __linux__
-  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) < 0) fail("prctl");
+  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) < 0) throw_errno("prctl");
   if (::getppid() != master) throw std::runtime_error("the master is gone");
 #else
   (void)master;
@@ -178,7 +184,7 @@ int run_worker(net::tcp_listener& lst, const settings& cfg, pid_t master,
   // Caught before they are unblocked: a SIGTERM the master sent while this
   // process was starting is pending, and stops the worker once it serves.
   spindle::signal_set signals{SIGINT, SIGTERM};
-  if (::sigprocmask(SIG_SETMASK, &master_mask, nullptr) < 0) fail("sigprocmask");
+  if (::sigprocmask(SIG_SETMASK, &master_mask, nullptr) < 0) throw_errno("sigprocmask");
   spindle_samples::server_stats stats;
   const std::string response = make_response();
   int signo = 0;
@@ -534,7 +540,7 @@ void client_fiber(net::endpoint ep, std::atomic<long>& next, long total, long ki
 int run_client(net::endpoint ep, long total, int restart_pipe, pid_t master,
                const sigset_t& original_mask) {
   die_with_master(master);
-  if (::sigprocmask(SIG_SETMASK, &original_mask, nullptr) < 0) fail("sigprocmask");
+  if (::sigprocmask(SIG_SETMASK, &original_mask, nullptr) < 0) throw_errno("sigprocmask");
   client_results r;
   {
     spindle::runtime rt;
