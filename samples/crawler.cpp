@@ -293,10 +293,11 @@ response get(const url& u, std::size_t max_body) {
               "\r\nUser-Agent: spindle-crawler\r\nAccept: */*\r\nConnection: close\r\n\r\n");
   reader in(s, {.buffer_size = 16 * 1024, .max_line = max_head_line});
   response r;
-  std::optional<std::size_t> length;
+  bool has_length = false;  // (not an optional: gcc 12 warns of its use as maybe uninitialised)
+  std::size_t length = 0;
   bool chunked = false;
   do {  // 1xx responses are interim: the real one follows
-    length.reset();
+    has_length = false;
     chunked = false;
     const std::string status = read_head_line(in);
     if (status.size() < 12 || status.compare(0, 7, "HTTP/1.") != 0 ||
@@ -317,8 +318,9 @@ response get(const url& u, std::size_t max_body) {
       const std::string value = trim(std::string_view(line).substr(colon + 1));
       if (name == "content-length") {
         const auto n = parse_size(value, 10);
-        if (!n || (length && *length != *n)) throw http_error("bad Content-Length");
-        length = n;
+        if (!n || (has_length && length != *n)) throw http_error("bad Content-Length");
+        has_length = true;
+        length = *n;
       } else if (name == "transfer-encoding") {
         if (lower(value) != "chunked") throw http_error("unsupported Transfer-Encoding " + value);
         chunked = true;
@@ -332,9 +334,9 @@ response get(const url& u, std::size_t max_body) {
   if (r.status == 204 || r.status == 304) return r;
   if (chunked) {
     read_chunked(in, r.body, max_body);
-  } else if (length) {
-    if (*length > max_body) throw http_error("body larger than --max-body");
-    r.body.resize(*length);
+  } else if (has_length) {
+    if (length > max_body) throw http_error("body larger than --max-body");
+    r.body.resize(length);
     in.read_exact(std::as_writable_bytes(std::span(r.body)));
   } else {  // the body ends with the connection
     std::array<char, 16 * 1024> buf;
