@@ -1,7 +1,7 @@
 // crawler: fetches http:// URLs, a fiber per URL, at most C at a time (a
 // spindle::semaphore), each fetch (name lookup, connect, request, redirects,
 // body) bounded as a whole by spindle::with_timeout; optionally follows the
-// links of HTML pages on the same host, breadth as it comes, each URL once.
+// links of HTML pages on the same host as the pages come in, each URL once.
 //
 //   crawler [URL...] [--file F] [--concurrency C] [--timeout-ms T] [--max-redirects R]
 //           [--max-body B] [--follow-links D] [--max-urls M] [--workers W]
@@ -26,7 +26,8 @@
 //       chunked page, a redirect chain, a redirect loop, a page that never
 //       answers, malformed and oversized bodies, a 404, a chain deeper than
 //       the depth limit. Exits 0 if exactly the expected URLs were fetched,
-//       each with its expected status, body size, redirects or error.
+//       each with its expected status, body size, redirects or error, and if
+//       the same crawl with --max-urls 3 took 3.
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -680,6 +681,10 @@ int self_test(spindle::runtime& rt, settings cfg) {
   cfg.timeout = 1500ms;  // the page that never answers takes this long
   std::vector<outcome> results;
   int port = 0;
+  settings bounded = cfg;  // the same crawl with --max-urls 3
+  bounded.max_urls = 3;
+  std::size_t bounded_crawled = 0;
+  long bounded_dropped = 0;
   rt.block_on([&] {
     auto lst = net::tcp_listener::bind(spindle_samples::loopback(0));
     port = lst.local_endpoint().port();
@@ -687,8 +692,12 @@ int self_test(spindle::runtime& rt, settings cfg) {
       spindle_samples::serve_connections(
           lst, 1min, [port](spindle_samples::connection& c) { serve_site(c.stream, port); });
     });
+    const url root = *parse_url("http://127.0.0.1:" + std::to_string(port) + "/");
     crawl c(cfg);
-    results = c.run({*parse_url("http://127.0.0.1:" + std::to_string(port) + "/")});
+    results = c.run({root});
+    crawl small(bounded);
+    bounded_crawled = small.run({root}).size();
+    bounded_dropped = small.dropped();
     lst.close();
     server.join();
   });
@@ -718,6 +727,9 @@ int self_test(spindle::runtime& rt, settings cfg) {
     std::printf("not fetched: %s\n", u.c_str());
     ++wrong;
   }
+  std::printf("with --max-urls 3: %zu URLs crawled (3 expected), %ld links not followed\n",
+              bounded_crawled, bounded_dropped);
+  if (bounded_crawled != 3 || bounded_dropped == 0) ++wrong;
   std::printf("self-test: %zu URLs crawled, %d not as expected: %s\n", results.size(), wrong,
               wrong == 0 ? "OK" : "FAILED");
   return wrong == 0 ? 0 : 1;
