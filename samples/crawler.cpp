@@ -217,6 +217,15 @@ std::optional<url> resolve(const url& base, std::string_view ref) {
 
 // --- HTTP ---------------------------------------------------------------------
 
+// What a server sent, for an error message: in double quotes, at most 40
+// bytes, anything but printable ASCII shown as '?' (it goes to a terminal).
+std::string quoted(std::string_view s) {
+  std::string q = "\"";
+  for (const unsigned char c : s.substr(0, 40))
+    q += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+  return q + (s.size() > 40 ? "...\"" : "\"");
+}
+
 // A response that breaks the protocol or the limits: an error for its URL.
 struct http_error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -272,7 +281,7 @@ void read_chunked(reader& in, std::string& body, std::size_t max_body) {
     const std::string line = read_head_line(in);
     const std::string_view digits = std::string_view(line).substr(0, line.find(';'));
     const auto size = parse_size(digits, 16);
-    if (!size) throw http_error("bad chunk size \"" + line.substr(0, 40) + "\"");
+    if (!size) throw http_error("bad chunk size " + quoted(line));
     if (*size > max_body - body.size()) throw http_error("body larger than --max-body");
     if (*size == 0) break;
     const std::size_t have = body.size();
@@ -306,7 +315,7 @@ response get(const url& u, std::size_t max_body) {
         (status.size() > 12 && status[12] != ' ') ||
         !std::all_of(status.begin() + 9, status.begin() + 12,
                      [](unsigned char c) { return std::isdigit(c); })) {
-      throw http_error("bad status line \"" + status.substr(0, 40) + "\"");
+      throw http_error("bad status line " + quoted(status));
     }
     r.status = std::stoi(status.substr(9, 3));
     for (int lines = 0;; ++lines) {
@@ -323,7 +332,9 @@ response get(const url& u, std::size_t max_body) {
         has_length = true;
         length = *n;
       } else if (name == "transfer-encoding") {
-        if (lower(value) != "chunked") throw http_error("unsupported Transfer-Encoding " + value);
+        if (lower(value) != "chunked") {
+          throw http_error("unsupported Transfer-Encoding " + quoted(value));
+        }
         chunked = true;
       } else if (name == "content-type") {
         r.content_type = lower(value);
@@ -418,7 +429,7 @@ outcome fetch(const url& start, const settings& cfg, std::vector<url>* links) {
           throw http_error("too many redirects");
         }
         auto next = resolve(current, r.location);
-        if (!next) throw http_error("redirect to \"" + r.location + "\", not an http URL");
+        if (!next) throw http_error("redirect to " + quoted(r.location) + ", not an http URL");
         current = std::move(*next);
         ++o.redirects;
       }
