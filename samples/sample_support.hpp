@@ -278,28 +278,27 @@ struct server_stats {
   std::atomic<long> requests{0};
 };
 
-// Runs a server until SIGINT or SIGTERM, then stops it cleanly; call it from
-// main (a plain thread). serve(listener) is the accept loop (it returns once
-// the listener is closed and its connections have ended, see
+// Serves `lst` until one of `signals` comes, then stops it cleanly; call it
+// from a plain thread (main). serve(listener) is the accept loop (it returns
+// once the listener is closed and its connections have ended, see
 // serve_connections).
-//  1. The signals are caught (spindle::signal_set) before the listener is
-//     announced, so a signal sent as soon as "listening on" shows is never
-//     the default action.
-//  2. A fiber waits for one, then closes the listener: no new connection.
-//  3. The connections get `grace` to finish what they are doing (a client
+//  1. A fiber waits for a signal, then closes the listener: no new
+//     connection.
+//  2. The connections get `grace` to finish what they are doing (a client
 //     that sends more meanwhile is still served); those still open then are
 //     cancelled: they are the children of net::serve's task_group, which
 //     cancelling the serving fiber reaches. Their waits throw
 //     spindle::cancelled, their destructors run.
-//  4. Prints "stopped by SIGTERM: N connections served, M <unit>" and
-//     returns 0. If accepting failed instead (reported on stderr), returns 1.
+//  3. Returns the signal's number, or 0 if accepting failed instead
+//     (reported on stderr) and no signal came.
+// The caller creates `signals` before it announces the listener, so that a
+// signal sent as soon as the announcement shows is never the default action.
 template <class Serve>
-int serve_until_signalled(spindle::runtime& rt, int port, std::chrono::milliseconds grace,
-                          const server_stats& stats, const char* unit, Serve serve) {
-  spindle::signal_set signals{SIGINT, SIGTERM};
+int serve_until_signal(spindle::runtime& rt, spindle::signal_set& signals,
+                       spindle::net::tcp_listener& lst, std::chrono::milliseconds grace,
+                       Serve serve) {
   int signo = 0;
   rt.block_on([&] {
-    auto lst = listen_on_loopback(port);
     spindle::latch served(1);
     auto server = spindle::spawn([&] {
       try {
@@ -324,6 +323,20 @@ int serve_until_signalled(spindle::runtime& rt, int port, std::chrono::milliseco
     }
     server.join();
   });
+  return signo;
+}
+
+// Runs a server on 127.0.0.1:port (listen_on_loopback) until SIGINT or
+// SIGTERM, then stops it cleanly (serve_until_signal); call it from main.
+// The signals are caught (spindle::signal_set) before the listener is
+// announced. Prints "stopped by SIGTERM: N connections served, M <unit>" and
+// returns 0; if accepting failed instead (reported on stderr), returns 1.
+template <class Serve>
+int serve_until_signalled(spindle::runtime& rt, int port, std::chrono::milliseconds grace,
+                          const server_stats& stats, const char* unit, Serve serve) {
+  spindle::signal_set signals{SIGINT, SIGTERM};
+  auto lst = listen_on_loopback(port);
+  const int signo = serve_until_signal(rt, signals, lst, grace, serve);
   if (signo == 0) return 1;
   std::printf("stopped by %s: %ld connections served, %ld %s\n",
               signo == SIGINT ? "SIGINT" : "SIGTERM", stats.connections.load(),

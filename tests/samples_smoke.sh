@@ -6,8 +6,9 @@
 # the usage), edge sizes do not crash, idle connections are closed, a server
 # whose descriptors are all held by idle clients still serves a new one, the
 # chat room's memory stays bounded when members never read, the servers stop
-# cleanly on SIGTERM with a client connected (exit 0 and their summary line),
-# and http_hello drops a client that never finishes its request.
+# cleanly on SIGTERM with a client connected (exit 0 and their summary line;
+# prefork's master stops every worker process), http_hello drops a client
+# that never finishes its request, and the crawler fetches from http_hello.
 #   tests/samples_smoke.sh [DIR]      DIR: the built samples (default build/samples)
 set -uo pipefail
 dir=${1:-build/samples}
@@ -22,6 +23,8 @@ smoke_args() {  # the arguments that make sample $1 end by itself
     primes) echo "--limit 500000" ;;
     chat_server) echo "--self-test 20 --lines 50" ;;
     kv_server) echo "--self-test 50 --requests 200" ;;
+    prefork) echo "--self-test 200" ;;
+    crawler) echo "--self-test" ;;
     spindle_top) echo "--seconds 2 --clients 4 --dump 1" ;;
     *) return 1 ;;
   esac
@@ -29,13 +32,19 @@ smoke_args() {  # the arguments that make sample $1 end by itself
 
 bad_args() {  # option lists that sample $1 must refuse, one per line
   case $1 in
-    echo_server | http_hello | chat_server | kv_server)
+    echo_server | http_hello | chat_server | kv_server | prefork)
       printf '%s\n' "--port 70000" "--port -1" "--port 80x" "--idle-timeout 0" "--self-test abc" ;;&
-    echo_server | http_hello | chat_server) printf '%s\n' "--grace -1" "--grace 1.5" ;;&
+    echo_server | http_hello | chat_server | prefork) printf '%s\n' "--grace -1" "--grace 1.5" ;;&
     echo_server) printf '%s\n' "--messages -5" "--pipeline -1" ;;
     http_hello) printf '%s\n' "--requests -1" "--request-timeout 0" "--pipeline 1.5" ;;
     chat_server) printf '%s\n' "--lines -5" "--lines 5.5" ;;
     kv_server) printf '%s\n' "--requests 0" "--self-test 0" ;;
+    prefork) printf '%s\n' "--workers-procs 0" "--workers-procs 2x" "--workers-procs 65" "--self-test 0" ;;
+    crawler)
+      printf '%s\n' "" "ftp://example.com/" "http://" "http://a:0/" "http://a:65536/" "http://a@b/" \
+        "--file" "--file $work/none" "--self-test http://a/" "--concurrency 0" "--timeout-ms 0" \
+        "--max-redirects -1" "--max-body 0" "--follow-links -1" "--follow-links 1.5"
+      ;;
     fetch_client) printf '%s\n' "--count -1" "--concurrency 0" "--timeout-ms 1.5" ;;
     pipeline) printf '%s\n' "--items -5" "--stage-workers 0" ;;
     primes) printf '%s\n' "--limit 12abc" "--block 0" ;;
@@ -195,6 +204,77 @@ stops_on_sigterm() {
   fi
 }
 
+# prefork_stops_on_sigterm <prefork>: as stops_on_sigterm, for the master of
+# worker processes: with a client connected (and answered), SIGTERM to the
+# master stops every worker; the master exits with status 0, its last line is
+# "stopped by SIGTERM: 2 workers stopped, 0 restarted", and no worker process
+# it started is left.
+prefork_stops_on_sigterm() {
+  local c reply i status summary pid log=$work/server.$BASHPID
+  local -a workers
+  start_server "$1" --port 0 --grace 1 || return 1
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&"$c"
+  reply=$(timeout 10 head -c 15 <&"$c")
+  if [ "$reply" != "HTTP/1.1 200 OK" ]; then
+    echo "got \"$reply\" instead of \"HTTP/1.1 200 OK\""
+    return 1
+  fi
+  mapfile -t workers < <(sed -n 's/^worker [0-9]* started: pid \([0-9]*\)$/\1/p' "$log")
+  if [ "${#workers[@]}" -ne 2 ]; then
+    echo "${#workers[@]} workers started, not 2:"
+    cat "$log"
+    return 1
+  fi
+  kill -TERM "$server_pid"
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    echo "still running 30 s after SIGTERM"
+    return 1
+  fi
+  wait "$server_pid"
+  status=$?
+  summary=$(tail -n 1 "$log")
+  if [ "$status" -ne 0 ] || [ "$summary" != "stopped by SIGTERM: 2 workers stopped, 0 restarted" ]; then
+    echo "exit status $status, last line \"$summary\":"
+    cat "$log"
+    return 1
+  fi
+  for pid in "${workers[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "worker $pid still runs after the master exited"
+      return 1
+    fi
+  done
+}
+
+# crawler_fetches_http_hello <crawler> <http_hello>: the crawler fetches two
+# URLs of a running http_hello, named on the command line and in a --file
+# (with a comment and a blank line), and exits 0 with a row "200, 13 bytes"
+# for each; a URL whose connection is refused makes it exit 1.
+crawler_fetches_http_hello() {
+  local out status urls=$work/urls.$BASHPID
+  start_server "$2" --port 0 || return 1
+  printf '# a comment\n\nhttp://127.0.0.1:%s/b?c=d\n' "$port" >"$urls"
+  out=$(timeout 30 "$1" "http://127.0.0.1:$port/a" --file "$urls" --follow-links 1)
+  status=$?
+  if [ "$status" -ne 0 ] || [ "$(grep -cE "^http://127\.0\.0\.1:$port/(a|b\?c=d) +200 +13 " <<<"$out")" -ne 2 ]; then
+    echo "exit status $status:"
+    echo "$out"
+    return 1
+  fi
+  out=$(timeout 30 "$1" "http://127.0.0.1:$port/a" http://127.0.0.1:1/)
+  status=$?
+  if [ "$status" -ne 1 ] || ! grep -q "^http://127\.0\.0\.1:1/ .*error: Connection refused" <<<"$out"; then
+    echo "with a refused URL: exit status $status (1 expected):"
+    echo "$out"
+    return 1
+  fi
+}
+
 # drops_slow_request <http_hello>: with --request-timeout 1, a client that
 # sends half a request head and then nothing is disconnected.
 drops_slow_request() {
@@ -280,6 +360,11 @@ for exe in "$dir"/*; do
       check "chat_server: memory bounded with 40 members that never read" chat_memory_bounded "$exe"
       ;;
     fetch_client) check "fetch_client --count 0" "$exe" --count 0 ;;
+    crawler)
+      if [ -x "$dir/http_hello" ]; then
+        check "crawler fetches from http_hello" crawler_fetches_http_hello "$exe" "$dir/http_hello"
+      fi
+      ;;
     http_hello)
       check "http_hello --self-test 1 --requests 0, 20 times" repeat 20 "$exe" --self-test 1 --requests 0
       ;;
@@ -288,7 +373,7 @@ for exe in "$dir"/*; do
     kv_server) check "kv_server with redis-cli and redis-benchmark" kv_with_redis_tools "$exe" ;;
   esac
   case $name in
-    echo_server | http_hello | chat_server | kv_server)
+    echo_server | http_hello | chat_server | kv_server | prefork)
       check "$name --idle-timeout 1 closes an idle client" closes_idle "$exe"
       ;;&
     echo_server) check "echo_server: 400 idle clients, 256 descriptors" serves_when_exhausted "$exe" 'ping\n' ping ;;
@@ -307,6 +392,7 @@ for exe in "$dir"/*; do
       check "http_hello --request-timeout 1 drops a slow request" drops_slow_request "$exe"
       ;;
     chat_server) check "chat_server stops on SIGTERM" stops_on_sigterm "$exe" 'hi\n' 'welcome' lines ;;
+    prefork) check "prefork stops its workers on SIGTERM" prefork_stops_on_sigterm "$exe" ;;
   esac
 done
 if [ "$ran" -eq 0 ]; then
