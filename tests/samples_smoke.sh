@@ -169,21 +169,10 @@ serves_when_exhausted() {
   fi
 }
 
-# stops_on_sigterm <exe> <request> <reply> <unit>: a client is connected (and
-# has been answered <reply> to <request>) when the server, started with a
-# grace of 1 s, gets SIGTERM: the server exits with status 0 (the client
-# still connected is cut after the grace) and its last line is
-# "stopped by SIGTERM: 1 connections served, N <unit>".
-stops_on_sigterm() {
-  local c reply i status summary log=$work/server.$BASHPID
-  start_server "$1" --port 0 --grace 1 || return 1
-  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
-  printf '%b' "$2" >&"$c"
-  reply=$(timeout 10 head -c "${#3}" <&"$c")
-  if [ "$reply" != "$3" ]; then
-    echo "got \"$reply\" instead of \"$3\""
-    return 1
-  fi
+# term_and_wait: SIGTERM to $server_pid, then waits up to 30 s for it to
+# exit; sets the caller's `status` to its exit status.
+term_and_wait() {
+  local i
   kill -TERM "$server_pid"
   for ((i = 0; i < 300; i++)); do
     kill -0 "$server_pid" 2>/dev/null || break
@@ -195,6 +184,24 @@ stops_on_sigterm() {
   fi
   wait "$server_pid"
   status=$?
+}
+
+# stops_on_sigterm <exe> <request> <reply> <unit>: a client is connected (and
+# has been answered <reply> to <request>) when the server, started with a
+# grace of 1 s, gets SIGTERM: the server exits with status 0 (the client
+# still connected is cut after the grace) and its last line is
+# "stopped by SIGTERM: 1 connections served, N <unit>".
+stops_on_sigterm() {
+  local c reply status summary log=$work/server.$BASHPID
+  start_server "$1" --port 0 --grace 1 || return 1
+  exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf '%b' "$2" >&"$c"
+  reply=$(timeout 10 head -c "${#3}" <&"$c")
+  if [ "$reply" != "$3" ]; then
+    echo "got \"$reply\" instead of \"$3\""
+    return 1
+  fi
+  term_and_wait || return 1
   summary=$(tail -n 1 "$log")
   if [ "$status" -ne 0 ] ||
     ! [[ $summary =~ ^stopped\ by\ SIGTERM:\ 1\ connections\ served,\ [1-9][0-9]*\ $4$ ]]; then
@@ -210,7 +217,7 @@ stops_on_sigterm() {
 # "stopped by SIGTERM: 2 workers stopped, 0 restarted", and no worker process
 # it started is left.
 prefork_stops_on_sigterm() {
-  local c reply i status summary pid log=$work/server.$BASHPID
+  local c reply status summary pid log=$work/server.$BASHPID
   local -a workers
   start_server "$1" --port 0 --grace 1 || return 1
   exec {c}<>"/dev/tcp/127.0.0.1/$port" || return 1
@@ -226,17 +233,7 @@ prefork_stops_on_sigterm() {
     cat "$log"
     return 1
   fi
-  kill -TERM "$server_pid"
-  for ((i = 0; i < 300; i++)); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$server_pid" 2>/dev/null; then
-    echo "still running 30 s after SIGTERM"
-    return 1
-  fi
-  wait "$server_pid"
-  status=$?
+  term_and_wait || return 1
   summary=$(tail -n 1 "$log")
   if [ "$status" -ne 0 ] || [ "$summary" != "stopped by SIGTERM: 2 workers stopped, 0 restarted" ]; then
     echo "exit status $status, last line \"$summary\":"
