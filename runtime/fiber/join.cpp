@@ -22,7 +22,8 @@ namespace {
 bool try_run_inline(fiber& f) {
   // Only `started` may be read here: `sched.stack` is written by whichever
   // worker starts the fiber, concurrently with this join.
-  fiber* self = current_fiber();
+  worker* w = current_worker();  // until the child runs: it may migrate
+  fiber* self = w ? w->current : nullptr;
   if (!self || f.sched.started.load(std::memory_order_acquire)) return false;
   auto* sp = static_cast<char*>(__builtin_frame_address(0));
   stack_block* s = self->sched.stack;
@@ -32,17 +33,18 @@ bool try_run_inline(fiber& f) {
   // The child keeps its own identity (this_fiber::id, mutex ownership); the
   // joiner shows in the dump as waiting for it.
   fiber* joiner = &running_on(*self);
-  leave_host(*joiner);  // the child is the innermost identity on this stack now
-  begin_wait_record(*current_worker(), *joiner,
-                    {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
-  trace_inline_run(*current_worker(), self, &f, after_switch_action::none);
+  // The child is the innermost identity on this stack now (only a fiber
+  // with cancel_links can have parked here).
+  if (joiner->cancel_more) leave_host(*joiner);
+  begin_wait_record(*w, *joiner, {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
+  trace_inline_run(*w, self, &f, after_switch_action::none);
   struct identity_scope {
     fiber* self;
     fiber* outer;
     fiber* joiner;
     fiber* child;
     ~identity_scope() {
-      leave_host(*child);  // before its joiner can go on and end
+      if (child->cancel_more) leave_host(*child);  // before its joiner can go on and end
       self->sched.inline_child = outer;
       worker& w = *current_worker();  // the child may have migrated
       trace_inline_run(w, child, self, after_switch_action::finish);

@@ -15,11 +15,20 @@ namespace {
 // is position-independent).
 thread_local worker* tl_worker [[gnu::tls_model("initial-exec")]] = nullptr;
 
+// The one way tl_worker is read: behind a compiler barrier, so that its
+// address is never reused from before a switch. Each lookup below reads it
+// itself instead of calling current_worker(): one call per lookup, not two
+// (a park constructs a waiter, which asks for the current fiber; a spawn
+// and an inline join ask for the runtime and the fiber).
+[[gnu::always_inline]] inline worker* this_thread_worker() noexcept {
+  asm volatile("" ::: "memory");
+  return tl_worker;
+}
+
 }  // namespace
 
 [[gnu::noinline]] worker* current_worker() noexcept {
-  asm volatile("" ::: "memory");
-  return tl_worker;
+  return this_thread_worker();
 }
 
 // caller_id (api/spindle/detail/caller_id.hpp; how ids are made:
@@ -29,8 +38,7 @@ thread_local worker* tl_worker [[gnu::tls_model("initial-exec")]] = nullptr;
 // instead of two took `spindle-bench mutex --workers 1` from 17.1 to 15.7 ms
 // (interleaved, 11 runs).
 owner_id caller_id() noexcept {
-  asm volatile("" ::: "memory");
-  if (worker* w = tl_worker) {
+  if (worker* w = this_thread_worker()) {
     if (const fiber* f = w->current) return fiber_owner_id(running_on(*f).sched.id);
   }
   alignas(2) thread_local const char thread_tag = 0;
@@ -43,17 +51,18 @@ void set_current_worker(worker* w) noexcept {
 }
 
 fiber* current_fiber() noexcept {
-  worker* w = current_worker();
+  worker* w = this_thread_worker();
   return w ? w->current : nullptr;
 }
 
 fiber* current_identity() noexcept {
-  fiber* f = current_fiber();
+  worker* w = this_thread_worker();
+  fiber* f = w ? w->current : nullptr;
   return f ? &running_on(*f) : nullptr;
 }
 
 runtime_core* current_runtime() noexcept {
-  worker* w = current_worker();
+  worker* w = this_thread_worker();
   return w && w->current ? &w->rt : nullptr;
 }
 
