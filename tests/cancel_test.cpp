@@ -207,7 +207,15 @@ TEST(Cancel, FutureJoinAndSleep) {
   expect_cancellable([&] { spindle::this_fiber::sleep_for(1h); });
   spindle::runtime rt(two_workers());
   spindle::channel<int> never;
-  auto blocked = rt.spawn([&] { never.recv(); });
+  // Started before the join below, so the join parks instead of running it
+  // inline (a join that runs its child inline is not ended by the joiner's
+  // cancellation alone: docs/USER_GUIDE.md, Tasks).
+  std::atomic<bool> blocked_started{false};
+  auto blocked = rt.spawn([&] {
+    blocked_started = true;
+    never.recv();
+  });
+  while (!blocked_started) std::this_thread::yield();
   std::atomic<bool> entered{false};
   auto joiner = rt.spawn([&] {
     entered = true;
