@@ -208,8 +208,8 @@ TEST(Cancel, FutureJoinAndSleep) {
   spindle::runtime rt(two_workers());
   spindle::channel<int> never;
   // Started before the join below, so the join parks instead of running it
-  // inline (a join that runs its child inline is not ended by the joiner's
-  // cancellation alone: docs/USER_GUIDE.md, Tasks).
+  // inline (then the joiner's cancellation would reach the child too:
+  // CancellingAJoinerEndsTheWaitOfTheChildItRunsInline).
   std::atomic<bool> blocked_started{false};
   auto blocked = rt.spawn([&] {
     blocked_started = true;
@@ -540,34 +540,141 @@ TEST(Cancel, InlineJoinedFiberIsWokenAtALaterPark) {
   EXPECT_THROW(outer.join(), spindle::cancelled);
 }
 
-TEST(Cancel, CancellingAFiberDoesNotWakeTheChildItRunsInline) {
-  // middle parks on outer's stack (it runs inline there), then runs leaf
-  // inline, and leaf parks there too. A cancel of middle is for middle: leaf
-  // keeps waiting and gets its value; middle sees the request at its next
-  // wait.
+// join() runs a fiber that has not started on the joiner's stack; that join
+// ends only when the child's run does. So the joiner's cancellation and its
+// deadlines reach the child's waits, as long as no shield covers the join
+// (fiber.hpp, joined_by). One worker in each: nobody else can start the
+// child, so the joins below run it inline.
+
+// The joiner is cancelled while the child waits.
+TEST(Cancel, CancellingAJoinerEndsTheWaitOfTheChildItRunsInline) {
   spindle::runtime rt(spindle::options{.workers = 1});
-  spindle::channel<int> to_middle(0), to_leaf(0), never(0);
+  spindle::channel<int> never;
+  std::atomic<bool> child_waiting{false}, child_cancelled{false};
+  auto joiner = rt.spawn([&] {
+    auto child = spindle::spawn([&] {
+      child_waiting = true;
+      try {
+        never.recv();
+      } catch (const spindle::cancelled&) {
+        child_cancelled = true;
+        throw;
+      }
+    });
+    child.join();
+  });
+  while (!child_waiting) std::this_thread::yield();
+  std::this_thread::sleep_for(2ms);  // parked by now, or about to: either way
+  joiner.cancel();
+  EXPECT_THROW(joiner.join(), spindle::cancelled);
+  EXPECT_TRUE(child_cancelled.load());
+}
+
+// The joiner was cancelled before it joined: the child's first wait throws.
+TEST(Cancel, ACancelledJoinerCancelsTheFirstWaitOfTheChildItRunsInline) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  spindle::channel<int> never;
+  std::atomic<bool> running{false}, go{false}, child_cancelled{false};
+  auto joiner = rt.spawn([&] {
+    running = true;
+    while (!go.load()) {
+    }
+    auto child = spindle::spawn([&] {
+      try {
+        never.recv();
+      } catch (const spindle::cancelled&) {
+        child_cancelled = true;
+        throw;
+      }
+    });
+    child.join();
+  });
+  while (!running) std::this_thread::yield();
+  joiner.cancel();
+  go = true;
+  EXPECT_THROW(joiner.join(), spindle::cancelled);
+  EXPECT_TRUE(child_cancelled.load());
+}
+
+// with_timeout around a join bounds the fiber the join runs inline.
+TEST(Cancel, WithTimeoutBoundsAChildItsJoinRunsInline) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  rt.block_on([] {
+    spindle::channel<int> never;
+    bool child_cancelled = false;
+    const auto start = std::chrono::steady_clock::now();
+    const std::optional<int> r = spindle::with_timeout(20ms, [&] {
+      auto child = spindle::spawn([&] {
+        try {
+          never.recv();
+        } catch (const spindle::cancelled&) {
+          child_cancelled = true;
+          throw;
+        }
+      });
+      child.join();
+      return 1;
+    });
+    EXPECT_FALSE(r.has_value());
+    EXPECT_TRUE(child_cancelled);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
+  });
+}
+
+// A shield around the join keeps the joiner's cancellation out of the child;
+// the joiner sees it at its next wait outside the shield.
+TEST(Cancel, AShieldAroundAJoinKeepsTheJoinersCancelFromTheChild) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  spindle::channel<int> to_child(0), never;
+  std::atomic<bool> child_waiting{false};
+  std::atomic<int> child_got{0};
+  auto joiner = rt.spawn([&] {
+    {
+      spindle::shield s;
+      auto child = spindle::spawn([&] {
+        child_waiting = true;
+        child_got = to_child.recv().value();
+      });
+      child.join();
+    }
+    never.recv();  // throws: the request is sticky
+  });
+  while (!child_waiting) std::this_thread::yield();
+  std::this_thread::sleep_for(2ms);
+  joiner.cancel();
+  std::this_thread::sleep_for(2ms);
+  // The child was not woken by the cancel: it still takes this (bounded, so
+  // a child woken by mistake fails the test instead of hanging it).
+  EXPECT_TRUE(to_child.send_for(42, 10s));
+  EXPECT_THROW(joiner.join(), spindle::cancelled);
+  EXPECT_EQ(child_got.load(), 42);
+}
+
+// Two levels: middle runs inline on outer's stack and runs leaf inline in
+// turn; a cancel of middle ends leaf's wait (middle's join of leaf cannot
+// end otherwise), and middle's join rethrows it.
+TEST(Cancel, CancellingAnInlineJoinerEndsTheWaitOfItsInlineChild) {
+  spindle::runtime rt(spindle::options{.workers = 1});
+  spindle::channel<int> to_middle(0), never(0);
   spindle::channel<spindle::task<void>*> handle(1);
-  std::atomic<bool> middle_waiting{false}, leaf_waiting{false};
-  std::atomic<int> leaf_got{0};
-  std::atomic<bool> middle_cancelled{false};
+  std::atomic<bool> middle_waiting{false}, leaf_waiting{false}, leaf_cancelled{false};
   auto outer = rt.spawn([&] {
     auto middle = spindle::spawn([&] {
       middle_waiting = true;
       to_middle.recv();  // a park of middle's own on outer's stack
       auto leaf = spindle::spawn([&] {
         leaf_waiting = true;
-        leaf_got = to_leaf.recv().value();
+        try {
+          never.recv();
+        } catch (const spindle::cancelled&) {
+          leaf_cancelled = true;
+          throw;
+        }
       });
       leaf.join();  // runs leaf inline
-      try {
-        never.recv();
-      } catch (const spindle::cancelled&) {
-        middle_cancelled = true;
-      }
     });
     handle.send(&middle);
-    middle.join();
+    EXPECT_THROW(middle.join(), spindle::cancelled);
   });
   spindle::task<void>* middle = handle.recv().value();
   while (!middle_waiting) std::this_thread::yield();
@@ -576,13 +683,8 @@ TEST(Cancel, CancellingAFiberDoesNotWakeTheChildItRunsInline) {
   while (!leaf_waiting) std::this_thread::yield();
   std::this_thread::sleep_for(2ms);
   middle->cancel();
-  std::this_thread::sleep_for(2ms);
-  // leaf was not woken by the cancel: it still takes this (bounded, so a
-  // leaf woken by mistake fails the test instead of hanging it)
-  EXPECT_TRUE(to_leaf.send_for(42, 10s));
-  outer.join();
-  EXPECT_EQ(leaf_got.load(), 42);
-  EXPECT_TRUE(middle_cancelled.load());
+  outer.join();  // outer itself was not cancelled
+  EXPECT_TRUE(leaf_cancelled.load());
 }
 
 // Cancels race with an inline child's parks and wake-ups on its joiner's

@@ -91,11 +91,15 @@ namespace this_fiber {
 bool cancelled() noexcept {
   detail::fiber* who = detail::current_identity();
   if (!who) return false;
-  const detail::cancel_state& c = who->cancel;
-  if (c.shield_depth) return false;
-  if (c.requested.load(std::memory_order_relaxed) || who->sched.rt->cancelling_all()) return true;
-  const detail::cancel_scope* scope = who->cancel_more ? who->cancel_more->scopes : nullptr;
-  return scope && detail::clock::now() >= scope->deadline;
+  if (who->cancel.shield_depth) return false;
+  if (detail::cancel_reaches(*who) || who->sched.rt->cancelling_all()) return true;
+  // Its scopes, and those of the fibers whose joins run it inline (up to a shield).
+  for (const detail::fiber* f = who; f; f = f->sched.joined_by) {
+    if (f != who && f->cancel.shield_depth) break;
+    const detail::cancel_scope* scope = f->cancel_more ? f->cancel_more->scopes : nullptr;
+    if (scope && detail::clock::now() >= scope->deadline) return true;
+  }
+  return false;
 }
 
 void throw_if_cancelled() {

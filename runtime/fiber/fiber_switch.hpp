@@ -82,9 +82,9 @@ bool prepare_first_run(worker& w, fiber* f) noexcept;
 namespace switch_detail {
 
 // A cancellation request for whoever runs on f's stack (f, or the fiber a
-// join() runs inline there).
+// join() runs inline there, whose joiners' requests reach it too).
 inline bool cancel_pending(const fiber* f) noexcept {
-  return running_on(*f).cancel.requested.load(std::memory_order_seq_cst);
+  return cancel_reaches(running_on(*f));
 }
 
 inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {

@@ -38,6 +38,9 @@ bool try_run_inline(fiber& f) {
   if (joiner->cancel_more) leave_host(*joiner);
   begin_wait_record(*w, *joiner, {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
   trace_inline_run(*w, self, &f, after_switch_action::none);
+  // The joiner's cancellation and deadlines reach the child's waits: the
+  // join ends only when the child's run does (fiber.hpp, joined_by).
+  f.sched.joined_by = joiner;
   struct identity_scope {
     fiber* self;
     fiber* outer;
@@ -45,6 +48,7 @@ bool try_run_inline(fiber& f) {
     fiber* child;
     ~identity_scope() {
       if (child->cancel_more) leave_host(*child);  // before its joiner can go on and end
+      child->sched.joined_by = nullptr;
       self->sched.inline_child = outer;
       worker& w = *current_worker();  // the child may have migrated
       trace_inline_run(w, child, self, after_switch_action::finish);

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <mutex>
 #include <new>
 #include <spindle/detail/waiter.hpp>
@@ -41,18 +42,39 @@ wake finish_fiber_wait(fiber* f, wake r) noexcept {
   return r;
 }
 
-// An inline-joined fiber parks on its joiner's stack: a canceller must wake
-// the joiner (see cancel_links::parked_host). Stored at the fiber's first park
-// there; its later parks only compare. Without memory for the links, a
-// request reaches that fiber at its next wait only.
+// An inline-joined fiber parks on the stack's owner: a canceller of that
+// fiber, or of a fiber whose join runs it, must wake the owner (see
+// cancel_links::parked_host). Stored at each one's first park there; later
+// parks only compare. Without memory for the links, a request reaches the
+// wait at the next park only.
 void note_parked_host(fiber& who, fiber* host) noexcept {
   try {
     std::atomic<fiber*>& slot = links_of(who).parked_host;
     // seq_cst: ordered before the park's own CAS and `requested` load, so a
-    // canceller either sees the joiner here or the fiber sees its request.
+    // canceller either sees the owner here or the fiber sees its request.
     if (slot.load(std::memory_order_relaxed) != host) slot.store(host, std::memory_order_seq_cst);
   } catch (const std::bad_alloc&) {
   }
+}
+
+// The innermost scope deadline of `f`, or no_deadline.
+clock::time_point scope_deadline_of(const fiber& f) noexcept {
+  const cancel_scope* scope = f.cancel_more ? f.cancel_more->scopes : nullptr;
+  return scope ? scope->deadline : no_deadline;
+}
+
+// A fiber run inline by a join (who != the stack's owner): the joiners'
+// cancellation and deadlines reach its waits, out to the first shielded
+// joiner. Notes the owner as the parked host of each (so their cancellers
+// wake this park) and returns the earliest of their scope deadlines.
+clock::time_point reach_joiners(fiber& who, fiber* owner) noexcept {
+  note_parked_host(who, owner);
+  clock::time_point earliest = no_deadline;
+  for (fiber* j = who.sched.joined_by; j && j->cancel.shield_depth == 0; j = j->sched.joined_by) {
+    if (j != owner) note_parked_host(*j, owner);  // the owner's canceller wakes its own word
+    earliest = std::min(earliest, scope_deadline_of(*j));
+  }
+  return earliest;
 }
 
 }  // namespace
@@ -72,16 +94,20 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   if (cancel_if_stopping(*this, self)) return finish_fiber_wait(self, wake::cancelled);
   bool scope_deadline = false;
   runtime_core& rt = *self->sched.rt;
+  // A fiber a join runs inline: its joiners' requests and deadlines count too.
+  clock::time_point joiners_deadline = no_deadline;
+  if (cancellable && who != self) joiners_deadline = reach_joiners(*who, self);
   // runtime::shutdown cancels every fiber of the runtime through its flag: a
   // fiber parked before it was set is woken by shutdown (sched/shutdown.cpp).
-  if (cancellable && (cancel.requested.load(std::memory_order_relaxed) || rt.cancelling_all())) {
+  if (cancellable && (cancel.requested.load(std::memory_order_relaxed) || rt.cancelling_all() ||
+                      (who != self && cancel_reaches(*who)))) {
     if (try_claim(wake::interrupted)) return wake::interrupted;
     cancellable = false;  // a notifier claimed us first: wait for its unpark
   }
-  if (cancellable && who->cancel_more) {
-    const cancel_scope* scope = who->cancel_more->scopes;
-    if (scope && scope->deadline < deadline) {
-      deadline = scope->deadline;
+  if (cancellable) {
+    const clock::time_point scoped = std::min(scope_deadline_of(*who), joiners_deadline);
+    if (scoped < deadline) {
+      deadline = scoped;
       scope_deadline = true;
     }
   }
@@ -93,7 +119,6 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
     timer_.owner = this;
     rt.add_timer(timer_);
   }
-  if (cancellable && who != self) note_parked_host(*who, self);
   worker& w = *current_worker();
   begin_wait_record(w, *who, why);
   park_current(w, this, cancellable);
@@ -101,7 +126,7 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   // stored it before it submitted us). Anything else: a cancellation woke us.
   const wake r =
       cancellable && self->sched.park.load(std::memory_order_acquire) != switch_detail::park_running
-          ? after_cancel_wake(self)
+          ? after_cancel_wake(self, *who)
           : state();
   end_wait_record(*who, why.kind);
   if (timed && r != wake::timed_out) rt.cancel_timer(timer_);
@@ -113,12 +138,24 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
 // waiter (claim it as interrupted: nobody will unpark it) or a notifier or the
 // timer did, and its unpark is owed, unless it came already (the park word is
 // then `woken`, which the exchange consumes).
-wake waiter::after_cancel_wake(fiber* self) {
-  const std::uint32_t was =
-      self->sched.park.exchange(switch_detail::park_running, std::memory_order_acq_rel);
-  if (try_claim(wake::interrupted)) return wake::interrupted;
-  if (was != switch_detail::park_woken) park_current(*current_worker(), this, false);
-  return state();
+//
+// The request may also not reach this wait: a joiner's whose shield covers
+// the join that runs `who` inline (its canceller wakes the stack's owner, as
+// for any fiber parked on that stack). Then the fiber waits on, parking
+// again unless its unpark came meanwhile.
+wake waiter::after_cancel_wake(fiber* self, fiber& who) {
+  using namespace switch_detail;
+  for (;;) {
+    const std::uint32_t was = self->sched.park.exchange(park_running, std::memory_order_acq_rel);
+    if (cancel_reaches(who) || self->sched.rt->cancelling_all()) {
+      if (try_claim(wake::interrupted)) return wake::interrupted;
+      if (was != park_woken) park_current(*current_worker(), this, false);
+      return state();
+    }
+    if (was == park_woken) return state();  // claimed and unparked meanwhile
+    park_current(*current_worker(), this, true);
+    if (self->sched.park.load(std::memory_order_acquire) == park_running) return state();
+  }
 }
 
 wake waiter::suspend_thread(clock::time_point deadline) {

@@ -64,18 +64,21 @@ struct cancel_links {
   cancel_scope* scopes = nullptr;  // innermost scope, or null; the fiber's own
   // task_groups created by this fiber: a request cancels their children too.
   group_link* groups = nullptr;  // guarded by cancel_state::lock
-  // While this fiber runs inline on a joiner's stack (join() ran it before it
-  // started) as the innermost identity there, once it has parked there: that
-  // joiner, whose park word holds its parks. The canceller reads it and wakes
-  // that joiner under cancel_state::lock. Written only by the fiber itself:
-  // set at its first cancellable park on the stack (a relaxed compare after
-  // that: nothing per park, `spindle-bench pingpong`), cleared when it stops
-  // being the innermost identity there (it ends, or joins another fiber
-  // inline: detail::leave_host), after which the clearer passes through the
-  // lock once, so no canceller still holds the old joiner. The joiner is alive
-  // in between: it is inside join() on the same stack. A canceller that wakes
-  // the stack while this fiber runs, or parks where a cancel does not reach,
-  // changes nothing (the CAS finds no cancellable park).
+  // While this fiber runs inline on another fiber's stack (join() ran it
+  // before it started), once a park on that stack was reached by its
+  // cancellation (its own park, or, for a joiner, the park of a fiber it
+  // runs inline): the stack's owner, whose park word holds those parks. The
+  // canceller reads it and wakes that owner under cancel_state::lock.
+  // Written only on that stack: by the door at each cancellable park (a
+  // relaxed compare after the first: nothing per park, `spindle-bench
+  // pingpong`), cleared when this fiber ends there or starts a join that
+  // runs another inline (detail::leave_host; the door notes it again if the
+  // child's parks reach it), after which the clearer passes through the lock
+  // once, so no canceller still holds the old owner. The owner is alive in
+  // between: it is inside join() on the same stack. A wake that finds no
+  // cancellable park changes nothing; one that wakes a park this fiber's
+  // request does not reach is undone by the door (waiter.cpp,
+  // after_cancel_wake).
   std::atomic<fiber*> parked_host{nullptr};
 };
 

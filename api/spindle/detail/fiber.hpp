@@ -51,6 +51,11 @@ struct fiber_sched_state {
   // innermost one), or null; it is who "this fiber" is meanwhile. Touched only
   // by the code running on this stack.
   fiber* inline_child = nullptr;
+  // While join() runs this fiber inline: the fiber whose join runs it (on the
+  // same stack), whose cancellation and deadlines reach this fiber's waits
+  // (the join can end only when this run does); null otherwise. Touched only
+  // by the code running on that stack.
+  fiber* joined_by = nullptr;
   // The next fiber in the global queue's spill list (runtime/sched/global_queue.hpp),
   // used only when that queue could not allocate; guarded by its spill lock
   // (unchecked: a lock of another object, which an attribute here cannot name).
@@ -152,6 +157,18 @@ inline fiber& running_on(fiber& f) noexcept {
 }
 inline const fiber& running_on(const fiber& f) noexcept {
   return f.sched.inline_child ? *f.sched.inline_child : f;
+}
+
+// Whether a cancellation request reaches the waits of `who`: its own, or one
+// of the fibers whose joins run it inline, out to the first of them that is
+// shielded (a shield around a join covers the fiber it runs). Read on the
+// stack `who` runs on; the joiners are suspended in their joins meanwhile.
+inline bool cancel_reaches(const fiber& who) noexcept {
+  if (who.cancel.requested.load(std::memory_order_seq_cst)) return true;
+  for (const fiber* j = who.sched.joined_by; j && j->cancel.shield_depth == 0;
+       j = j->sched.joined_by)
+    if (j->cancel.requested.load(std::memory_order_seq_cst)) return true;
+  return false;
 }
 
 // Destroys f's fiber_local values (runtime/fiber/fiber_local.cpp).

@@ -185,7 +185,7 @@ class waiter {
   // not throw. runtime/wait/waiter.cpp.
   wake suspend(wait_reason why, clock::time_point deadline);
   wake suspend_thread(clock::time_point deadline);
-  wake after_cancel_wake(fiber* self);
+  wake after_cancel_wake(fiber* self, fiber& who);
 
   std::atomic<std::uint32_t> state_{0};
   fiber* fiber_;            // the blocked fiber, or null for a thread
