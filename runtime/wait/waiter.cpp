@@ -65,13 +65,16 @@ clock::time_point scope_deadline_of(const fiber& f) noexcept {
 
 // A fiber run inline by a join (who != the stack's owner): the joiners'
 // cancellation and deadlines reach its waits, out to the first shielded
-// joiner. Notes the owner as the parked host of each (so their cancellers
-// wake this park) and returns the earliest of their scope deadlines.
-clock::time_point reach_joiners(fiber& who, fiber* owner) noexcept {
+// joiner. Notes the owner as the parked host of `who` and of each joiner (so
+// their cancellers wake this park), then reads their requests (after the
+// notes: see note_parked_host); returns the earliest of their scope
+// deadlines, and sets `requested` if one of them is cancelled.
+clock::time_point reach_joiners(fiber& who, fiber* owner, bool& requested) noexcept {
   note_parked_host(who, owner);
   clock::time_point earliest = no_deadline;
   for (fiber* j = who.sched.joined_by; j && j->cancel.shield_depth == 0; j = j->sched.joined_by) {
     if (j != owner) note_parked_host(*j, owner);  // the owner's canceller wakes its own word
+    if (j->cancel.requested.load(std::memory_order_seq_cst)) requested = true;
     earliest = std::min(earliest, scope_deadline_of(*j));
   }
   return earliest;
@@ -96,11 +99,12 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   runtime_core& rt = *self->sched.rt;
   // A fiber a join runs inline: its joiners' requests and deadlines count too.
   clock::time_point joiners_deadline = no_deadline;
-  if (cancellable && who != self) joiners_deadline = reach_joiners(*who, self);
+  bool joiner_requested = false;
+  if (cancellable && who != self) joiners_deadline = reach_joiners(*who, self, joiner_requested);
   // runtime::shutdown cancels every fiber of the runtime through its flag: a
   // fiber parked before it was set is woken by shutdown (sched/shutdown.cpp).
-  if (cancellable && (cancel.requested.load(std::memory_order_relaxed) || rt.cancelling_all() ||
-                      (who != self && cancel_reaches(*who)))) {
+  if (cancellable && (cancel.requested.load(std::memory_order_seq_cst) || rt.cancelling_all() ||
+                      joiner_requested)) {
     if (try_claim(wake::interrupted)) return wake::interrupted;
     cancellable = false;  // a notifier claimed us first: wait for its unpark
   }
