@@ -474,7 +474,6 @@ TEST(NetStress, ThousandConcurrentRunBlockingCallsWhileFibersKeepTheirPace) {
   });
   EXPECT_EQ(gate_stayed_shut.load(), 0) << "a blocking call held a worker: the pacer never ran";
   EXPECT_EQ(max_blocked.load(), pool) << "the calls ran in parallel on every pool thread";
-  EXPECT_EQ(rt.metrics().blocking_threads, static_cast<std::size_t>(pool));
 }
 
 TEST(NetStress, FiberMigratesBetweenWorkersMidConnection) {
