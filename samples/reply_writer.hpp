@@ -42,8 +42,8 @@ class reply_writer {
 
   // `on_written` is called after each write that moved bytes (the idle
   // policy's connection::active).
-  template <class OnWritten>
-  reply_writer(spindle::net::tcp_stream& s, OnWritten on_written, std::size_t limit = default_limit)
+  reply_writer(spindle::net::tcp_stream& s, std::function<void()> on_written,
+               std::size_t limit = default_limit)
       : stream_(s), on_written_(std::move(on_written)), limit_(limit) {}
 
   reply_writer(const reply_writer&) = delete;

@@ -546,23 +546,32 @@ TEST(Cancel, InlineJoinedFiberIsWokenAtALaterPark) {
 // (fiber.hpp, joined_by). One worker in each: nobody else can start the
 // child, so the joins below run it inline.
 
+namespace {
+
+// The body of such a child: notes that it runs, waits on `never` for ever,
+// and notes that the wait threw spindle::cancelled, which it rethrows.
+auto waits_for_ever(spindle::channel<int>& never, std::atomic<bool>& running,
+                    std::atomic<bool>& cancelled) {
+  return [&never, &running, &cancelled] {
+    running = true;
+    try {
+      never.recv();
+    } catch (const spindle::cancelled&) {
+      cancelled = true;
+      throw;
+    }
+  };
+}
+
+}  // namespace
+
 // The joiner is cancelled while the child waits.
 TEST(Cancel, CancellingAJoinerEndsTheWaitOfTheChildItRunsInline) {
   spindle::runtime rt(spindle::options{.workers = 1});
   spindle::channel<int> never;
   std::atomic<bool> child_waiting{false}, child_cancelled{false};
-  auto joiner = rt.spawn([&] {
-    auto child = spindle::spawn([&] {
-      child_waiting = true;
-      try {
-        never.recv();
-      } catch (const spindle::cancelled&) {
-        child_cancelled = true;
-        throw;
-      }
-    });
-    child.join();
-  });
+  auto joiner = rt.spawn(
+      [&] { spindle::spawn(waits_for_ever(never, child_waiting, child_cancelled)).join(); });
   while (!child_waiting) std::this_thread::yield();
   std::this_thread::sleep_for(2ms);  // parked by now, or about to: either way
   joiner.cancel();
@@ -574,20 +583,12 @@ TEST(Cancel, CancellingAJoinerEndsTheWaitOfTheChildItRunsInline) {
 TEST(Cancel, ACancelledJoinerCancelsTheFirstWaitOfTheChildItRunsInline) {
   spindle::runtime rt(spindle::options{.workers = 1});
   spindle::channel<int> never;
-  std::atomic<bool> running{false}, go{false}, child_cancelled{false};
+  std::atomic<bool> running{false}, go{false}, child_running{false}, child_cancelled{false};
   auto joiner = rt.spawn([&] {
     running = true;
     while (!go.load()) {
     }
-    auto child = spindle::spawn([&] {
-      try {
-        never.recv();
-      } catch (const spindle::cancelled&) {
-        child_cancelled = true;
-        throw;
-      }
-    });
-    child.join();
+    spindle::spawn(waits_for_ever(never, child_running, child_cancelled)).join();
   });
   while (!running) std::this_thread::yield();
   joiner.cancel();
@@ -601,22 +602,14 @@ TEST(Cancel, WithTimeoutBoundsAChildItsJoinRunsInline) {
   spindle::runtime rt(spindle::options{.workers = 1});
   rt.block_on([] {
     spindle::channel<int> never;
-    bool child_cancelled = false;
+    std::atomic<bool> child_running{false}, child_cancelled{false};
     const auto start = std::chrono::steady_clock::now();
     const std::optional<int> r = spindle::with_timeout(20ms, [&] {
-      auto child = spindle::spawn([&] {
-        try {
-          never.recv();
-        } catch (const spindle::cancelled&) {
-          child_cancelled = true;
-          throw;
-        }
-      });
-      child.join();
+      spindle::spawn(waits_for_ever(never, child_running, child_cancelled)).join();
       return 1;
     });
     EXPECT_FALSE(r.has_value());
-    EXPECT_TRUE(child_cancelled);
+    EXPECT_TRUE(child_cancelled.load());
     EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
   });
 }
@@ -662,16 +655,7 @@ TEST(Cancel, CancellingAnInlineJoinerEndsTheWaitOfItsInlineChild) {
     auto middle = spindle::spawn([&] {
       middle_waiting = true;
       to_middle.recv();  // a park of middle's own on outer's stack
-      auto leaf = spindle::spawn([&] {
-        leaf_waiting = true;
-        try {
-          never.recv();
-        } catch (const spindle::cancelled&) {
-          leaf_cancelled = true;
-          throw;
-        }
-      });
-      leaf.join();  // runs leaf inline
+      spindle::spawn(waits_for_ever(never, leaf_waiting, leaf_cancelled)).join();  // inline
     });
     handle.send(&middle);
     EXPECT_THROW(middle.join(), spindle::cancelled);

@@ -33,8 +33,9 @@ bool try_run_inline(fiber& f) {
   // The child keeps its own identity (this_fiber::id, mutex ownership); the
   // joiner shows in the dump as waiting for it.
   fiber* joiner = &running_on(*self);
-  // The child is the innermost identity on this stack now (only a fiber
-  // with cancel_links can have parked here).
+  // The joiner's parked_host is noted again by the child's parks if the
+  // joiner's cancellation reaches them (not through a shield). Only a fiber
+  // with cancel_links can have noted one.
   if (joiner->cancel_more) leave_host(*joiner);
   begin_wait_record(*w, *joiner, {wait_kind::join, &f, static_cast<std::int64_t>(f.sched.id)});
   trace_inline_run(*w, self, &f, after_switch_action::none);
