@@ -33,7 +33,11 @@ void blocking_pool::submit(blocking_job& job) {
     job.run_and_finish();
     return;
   }
-  if (idle_ == 0 && threads_ < max_threads_) {
+  // Each idle thread takes one queued job when it wakes (idle_ counts the
+  // notified ones until they hold m_ again), so a job no idle thread will
+  // take needs a new thread: comparing idle_ with 0 alone queued a second
+  // call behind the first whenever two came before the woken thread ran.
+  if (queued_ >= idle_ && threads_ < max_threads_) {
     // A thread that cannot be created (thread limit: std::system_error,
     // EAGAIN) changes nothing here. With a thread running, the job is queued
     // anyway: every counted thread looks at the queue before it exits, so a
@@ -51,14 +55,13 @@ void blocking_pool::submit(blocking_job& job) {
   job.next = nullptr;
   if (tail_) tail_->next = &job; else head_ = &job;
   tail_ = &job;
+  ++queued_;
   if (idle_ > 0) work_cv_.notify_one();
 }
 
 blocking_pool::counts blocking_pool::current_counts() {
   std::lock_guard<std::mutex> g(m_);
-  counts c{threads_, 0};
-  for (blocking_job* j = head_; j; j = j->next) ++c.queued;
-  return c;
+  return counts{threads_, queued_, idle_};
 }
 
 void blocking_pool::thread_main() {
@@ -69,6 +72,7 @@ void blocking_pool::thread_main() {
     if (blocking_job* job = head_) {
       head_ = job->next;
       if (!head_) tail_ = nullptr;
+      --queued_;
       g.unlock();
       job->run_and_finish();  // last touch of the job: it may be deleted now
       g.lock();

@@ -36,11 +36,13 @@ class blocking_pool {
   // if no thread exists and none can be created; the job is then not queued.
   void submit(blocking_job& job);
 
-  // Threads now, and calls queued that no thread has taken yet
-  // (runtime::metrics, runtime::dump).
+  // Threads now, calls queued that no thread has taken yet (runtime::metrics,
+  // runtime::dump), and threads waiting for a call (notified ones included
+  // until they run).
   struct counts {
     std::size_t threads = 0;
     std::size_t queued = 0;
+    std::size_t idle = 0;
   };
   counts current_counts();
 
@@ -58,7 +60,8 @@ class blocking_pool {
   blocking_job* head_ = nullptr;
   blocking_job* tail_ = nullptr;
   std::size_t threads_ = 0;
-  std::size_t idle_ = 0;
+  std::size_t queued_ = 0;  // jobs in the list head_..tail_
+  std::size_t idle_ = 0;    // threads in work_cv_.wait_for, notified or not
   bool stopping_ = false;
 };
 
