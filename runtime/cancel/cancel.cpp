@@ -93,13 +93,8 @@ bool cancelled() noexcept {
   if (!who) return false;
   if (who->cancel.shield_depth) return false;
   if (detail::cancel_reaches(*who) || who->sched.rt->cancelling_all()) return true;
-  // Its scopes, and those of the fibers whose joins run it inline (up to a shield).
-  for (const detail::fiber* f = who; f; f = f->sched.joined_by) {
-    if (f != who && f->cancel.shield_depth) break;
-    const detail::cancel_scope* scope = f->cancel_more ? f->cancel_more->scopes : nullptr;
-    if (scope && detail::clock::now() >= scope->deadline) return true;
-  }
-  return false;
+  const detail::clock::time_point deadline = detail::reaching_deadline(*who);
+  return deadline != detail::no_deadline && detail::clock::now() >= deadline;
 }
 
 void throw_if_cancelled() {

@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <mutex>
 #include <new>
 #include <spindle/detail/waiter.hpp>
@@ -57,27 +56,15 @@ void note_parked_host(fiber& who, fiber* host) noexcept {
   }
 }
 
-// The innermost scope deadline of `f`, or no_deadline.
-clock::time_point scope_deadline_of(const fiber& f) noexcept {
-  const cancel_scope* scope = f.cancel_more ? f.cancel_more->scopes : nullptr;
-  return scope ? scope->deadline : no_deadline;
-}
-
-// A fiber run inline by a join (who != the stack's owner): the joiners'
-// cancellation and deadlines reach its waits, out to the first shielded
-// joiner. Notes the owner as the parked host of `who` and of each joiner (so
-// their cancellers wake this park), then reads their requests (after the
-// notes: see note_parked_host); returns the earliest of their scope
-// deadlines, and sets `requested` if one of them is cancelled.
-clock::time_point reach_joiners(fiber& who, fiber* owner, bool& requested) noexcept {
-  note_parked_host(who, owner);
-  clock::time_point earliest = no_deadline;
-  for (fiber* j = who.sched.joined_by; j && j->cancel.shield_depth == 0; j = j->sched.joined_by) {
-    if (j != owner) note_parked_host(*j, owner);  // the owner's canceller wakes its own word
-    if (j->cancel.requested.load(std::memory_order_seq_cst)) requested = true;
-    earliest = std::min(earliest, scope_deadline_of(*j));
-  }
-  return earliest;
+// A fiber run inline by a join (who != the stack's owner): notes the owner
+// as the parked host of `who` and of each joiner whose cancellation reaches
+// it (so their cancellers wake this park), each before its request is read
+// (see note_parked_host). True if one of them is cancelled.
+bool note_owner_and_read_requests(fiber& who, fiber* owner) noexcept {
+  return any_reaching(who, [owner](fiber& f) {
+    if (&f != owner) note_parked_host(f, owner);  // the owner's canceller wakes its own word
+    return f.cancel.requested.load(std::memory_order_seq_cst);
+  });
 }
 
 }  // namespace
@@ -97,19 +84,17 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   if (cancel_if_stopping(*this, self)) return finish_fiber_wait(self, wake::cancelled);
   bool scope_deadline = false;
   runtime_core& rt = *self->sched.rt;
-  // A fiber a join runs inline: its joiners' requests and deadlines count too.
-  clock::time_point joiners_deadline = no_deadline;
-  bool joiner_requested = false;
-  if (cancellable && who != self) joiners_deadline = reach_joiners(*who, self, joiner_requested);
   // runtime::shutdown cancels every fiber of the runtime through its flag: a
   // fiber parked before it was set is woken by shutdown (sched/shutdown.cpp).
-  if (cancellable && (cancel.requested.load(std::memory_order_seq_cst) || rt.cancelling_all() ||
-                      joiner_requested)) {
+  // A fiber a join runs inline: its joiners' requests count too.
+  if (cancellable &&
+      (rt.cancelling_all() || (who == self ? cancel.requested.load(std::memory_order_seq_cst)
+                                           : note_owner_and_read_requests(*who, self)))) {
     if (try_claim(wake::interrupted)) return wake::interrupted;
     cancellable = false;  // a notifier claimed us first: wait for its unpark
   }
   if (cancellable) {
-    const clock::time_point scoped = std::min(scope_deadline_of(*who), joiners_deadline);
+    const clock::time_point scoped = reaching_deadline(*who);  // its joiners' too
     if (scoped < deadline) {
       deadline = scoped;
       scope_deadline = true;

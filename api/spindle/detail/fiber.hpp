@@ -159,16 +159,36 @@ inline const fiber& running_on(const fiber& f) noexcept {
   return f.sched.inline_child ? *f.sched.inline_child : f;
 }
 
-// Whether a cancellation request reaches the waits of `who`: its own, or one
-// of the fibers whose joins run it inline, out to the first of them that is
-// shielded (a shield around a join covers the fiber it runs). Read on the
-// stack `who` runs on; the joiners are suspended in their joins meanwhile.
-inline bool cancel_reaches(const fiber& who) noexcept {
-  if (who.cancel.requested.load(std::memory_order_seq_cst)) return true;
-  for (const fiber* j = who.sched.joined_by; j && j->cancel.shield_depth == 0;
-       j = j->sched.joined_by)
-    if (j->cancel.requested.load(std::memory_order_seq_cst)) return true;
+// Calls visit(f) for `who` and then for each fiber whose join runs it inline,
+// out to the first of them that is shielded (a shield around a join covers
+// the fiber it runs): the fibers whose cancellation and deadlines reach the
+// waits of `who`. Stops at, and returns true for, the first visit that does.
+// Only on the stack `who` runs on; the joiners are suspended in their joins
+// meanwhile. `Fiber` is fiber or const fiber.
+template <class Fiber, class Visit>
+bool any_reaching(Fiber& who, Visit visit) {
+  if (visit(who)) return true;
+  for (Fiber* j = who.sched.joined_by; j && j->cancel.shield_depth == 0; j = j->sched.joined_by)
+    if (visit(*j)) return true;
   return false;
+}
+
+// Whether a cancellation request reaches the waits of `who` (any_reaching).
+inline bool cancel_reaches(const fiber& who) noexcept {
+  return any_reaching(
+      who, [](const fiber& f) { return f.cancel.requested.load(std::memory_order_seq_cst); });
+}
+
+// The earliest scope deadline that reaches the waits of `who` (its own
+// innermost scope's, or a joiner's: any_reaching), or no_deadline.
+inline clock::time_point reaching_deadline(const fiber& who) noexcept {
+  clock::time_point earliest = no_deadline;
+  any_reaching(who, [&earliest](const fiber& f) {
+    if (const cancel_scope* scope = f.cancel_more ? f.cancel_more->scopes : nullptr)
+      if (scope->deadline < earliest) earliest = scope->deadline;
+    return false;
+  });
+  return earliest;
 }
 
 // Destroys f's fiber_local values (runtime/fiber/fiber_local.cpp).
