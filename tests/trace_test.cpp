@@ -207,6 +207,36 @@ TEST(Trace, NamesAreEscaped) {
   std::remove(file.c_str());
 }
 
+// The events are stamped with the time-stamp counter and written as
+// nanoseconds: a fiber that runs 20 ms by the steady clock has a slice of at
+// least 20 ms, and no longer than the trace itself (a wrong tick rate, such as
+// ticks written as nanoseconds, breaks one bound or the other).
+TEST(Trace, SliceTimesAreSteadyClockTime) {
+  const std::string file = temp_path("clock");
+  spindle::runtime rt(spindle::options{.workers = 1, .stall_threshold = 0ms});
+  constexpr auto busy = 20ms;
+  const auto before = std::chrono::steady_clock::now();
+  rt.start_trace(file);
+  rt.spawn(spindle::fiber_options{.name = "busy"}, [&] {
+      const auto start = std::chrono::steady_clock::now();
+      while (std::chrono::steady_clock::now() - start < busy) {
+      }
+    }).join();
+  rt.stop_trace();
+  const double trace_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - before).count();
+  const std::string text = read_file(file);
+  const std::size_t name = text.find("{\"name\":\"busy\"");
+  ASSERT_NE(name, std::string::npos) << text;
+  const std::size_t dur = text.find("\"dur\":", name);
+  ASSERT_NE(dur, std::string::npos);
+  const double dur_us = std::strtod(text.c_str() + dur + 6, nullptr);
+  const double busy_us = std::chrono::duration<double, std::micro>(busy).count();
+  EXPECT_GE(dur_us, busy_us);
+  EXPECT_LE(dur_us, trace_us);
+  std::remove(file.c_str());
+}
+
 TEST(Trace, MisuseThrows) {
   const std::string file = temp_path("misuse");
   spindle::runtime rt(spindle::options{.workers = 1});

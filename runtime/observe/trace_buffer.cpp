@@ -33,7 +33,7 @@ void trace_buffer::push(trace_event_kind kind, std::uint64_t a, std::uint64_t b,
     drop(1);
     return;
   }
-  events_[n] = trace_event{trace_now_ns(), a, b, c, kind};
+  events_[n] = trace_event{trace_ticks(), a, b, c, kind};
   count_.store(n + 1, std::memory_order_release);
 }
 
@@ -68,7 +68,7 @@ void trace_buffer::record_end(const fiber& f) noexcept {
     drop(1);  // one event: the name
     return;
   }
-  events_[n] = trace_event{trace_now_ns(), f.sched.id, 0, static_cast<std::uint32_t>(name.size()),
+  events_[n] = trace_event{trace_ticks(), f.sched.id, 0, static_cast<std::uint32_t>(name.size()),
                            trace_event_kind::name};
   std::memcpy(static_cast<void*>(&events_[n + 1]), name.data(), name.size());
   count_.store(n + slots, std::memory_order_release);

@@ -59,7 +59,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-// Microseconds with three decimals: the nanoseconds exactly.
+// Microseconds with three decimals: the nanoseconds.
 void append_us(std::string& out, std::int64_t ns) {
   if (ns < 0) ns = 0;
   char buf[32];
@@ -131,7 +131,7 @@ class trace_writer {
     for (std::uint32_t i = 0; i < c_.workers.size(); ++i) {
       const auto& w = c_.workers[i];
       std::uint64_t running = 0;
-      std::int64_t since = c_.start_ns;
+      std::int64_t since = c_.start;
       bool first_run = true;
       std::uint64_t waiting_fiber = 0;  // the last wait event's fiber and kind
       std::uint32_t waiting_kind = 0;
@@ -186,7 +186,7 @@ class trace_writer {
       }
       // Still running at the stop. After a drop the end of that run is unknown.
       if (running && w.dropped == 0)
-        slices_.push_back({since, std::max(since, c_.stop_ns), running, i, "running"});
+        slices_.push_back({since, std::max(since, c_.stop), running, i, "running"});
     }
     // Each fiber's run beginnings, in time order: where a flow from a wake lands.
     for (std::size_t k = 0; k < slices_.size(); ++k) runs_of_[slices_[k].fiber].push_back(k);
@@ -200,7 +200,7 @@ class trace_writer {
     std::string ev = "{\"name\":";
     append_json_string(ev, name);
     ev += ",\"ph\":\"i\",\"s\":\"t\",\"ts\":";
-    append_us(ev, ts - c_.start_ns);
+    append_us(ev, c_.ns_since_start(ts));
     ev += ",\"pid\":1,\"tid\":" + std::to_string(tid);
     return ev;
   }
@@ -214,9 +214,9 @@ class trace_writer {
     else
       line_ += "\"fiber " + std::to_string(s.fiber) + "\"";
     line_ += ",\"cat\":\"fiber\",\"ph\":\"X\",\"ts\":";
-    append_us(line_, s.begin - c_.start_ns);
+    append_us(line_, c_.ns_since_start(s.begin));
     line_ += ",\"dur\":";
-    append_us(line_, s.end - s.begin);
+    append_us(line_, c_.ns_since_start(s.end) - c_.ns_since_start(s.begin));
     line_ += ",\"pid\":1,\"tid\":" + std::to_string(s.worker);
     line_ += ",\"args\":{\"fiber\":" + std::to_string(s.fiber) + ",\"end\":";
     append_json_string(line_, s.end_reason);
@@ -246,12 +246,12 @@ class trace_writer {
     const std::string id = std::to_string(++flows_);
     begin_event();
     line_ += "{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"s\",\"id\":" + id + ",\"ts\":";
-    append_us(line_, w.ts - c_.start_ns);
+    append_us(line_, c_.ns_since_start(w.ts));
     line_ += ",\"pid\":1,\"tid\":" + std::to_string(w.worker) + "}";
     begin_event();
     line_ +=
         "{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"f\",\"bp\":\"e\",\"id\":" + id + ",\"ts\":";
-    append_us(line_, to.begin - c_.start_ns);
+    append_us(line_, c_.ns_since_start(to.begin));
     line_ += ",\"pid\":1,\"tid\":" + std::to_string(to.worker) + "}";
   }
 

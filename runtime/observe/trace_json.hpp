@@ -19,8 +19,8 @@
 //    worker that runs);
 //  * an instant event per wait ("wait <kind>", args "fiber", and "fd" for IO)
 //    and per steal ("steal", args "fiber", "from": the victim's index).
-// Timestamps are microseconds since start_trace with three decimals (exact
-// nanoseconds): slices of one worker meet exactly, never overlap.
+// Timestamps are microseconds since start_trace with three decimals
+// (nanoseconds): slices of one worker meet exactly, never overlap.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,15 @@ struct trace_capture {
     std::uint64_t dropped = 0;
   };
   std::vector<worker_events> workers;  // by worker index
-  std::int64_t start_ns = 0, stop_ns = 0;
+  // The session's start and stop in trace_ticks(), and how many nanoseconds
+  // a tick is (measured over the session against the steady clock).
+  std::int64_t start = 0, stop = 0;
+  double ns_per_tick = 1;
+  // A time of the trace (ticks) as nanoseconds since the start. Monotonic,
+  // so slices that meet in ticks meet in nanoseconds.
+  std::int64_t ns_since_start(std::int64_t ticks) const noexcept {
+    return static_cast<std::int64_t>(static_cast<double>(ticks - start) * ns_per_tick + 0.5);
+  }
   // Names of fibers alive at the stop (the events add those that ended).
   std::unordered_map<std::uint64_t, std::string> live_names;
 };

@@ -37,7 +37,9 @@ void trace_session::start(runtime_core& rt, const std::string& path) {
   file_ = f;
   path_ = path;
   buffers_ = std::move(buffers);
-  start_ns_ = trace_now_ns();  // before any worker can record: every event is later
+  // Before any worker can record: every event is later.
+  start_time_ = clock::now();
+  start_ticks_ = trace_ticks();
   for (held_buffer& h : buffers_) h.owner->trace.store(h.buffer.get(), std::memory_order_release);
 }
 
@@ -69,8 +71,11 @@ void trace_session::stop_locked(runtime_core& rt) {
   trace_capture capture;
   for (held_buffer& h : buffers_)
     capture.workers.push_back({h.buffer->events(), h.buffer->published(), h.buffer->dropped()});
-  capture.start_ns = start_ns_;
-  capture.stop_ns = trace_now_ns();  // after the counts: later than every event read
+  capture.start = start_ticks_;
+  capture.stop = trace_ticks();  // after the counts: later than every event read
+  const double ns = std::chrono::duration<double, std::nano>(clock::now() - start_time_).count();
+  if (capture.stop > capture.start)
+    capture.ns_per_tick = ns / static_cast<double>(capture.stop - capture.start);
   rt.registry().for_each([&](const fiber& f) {
     if (!f.name.empty()) capture.live_names.emplace(f.sched.id, std::string(f.name.view()));
   });
