@@ -1,22 +1,22 @@
 // The public entry points of <spindle/runtime.hpp> and <spindle/task.hpp>, on
 // top of runtime_core (the join protocol itself: fiber/join.cpp).
-#include <spindle/cancel.hpp>
-#include <spindle/cancelled.hpp>
-#include <spindle/runtime.hpp>
-
-#include "sched/context.hpp"
-#include "report.hpp"
-#include "sched/runtime_core.hpp"
-#include "sched/worker.hpp"
-
 #include <cxxabi.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <spindle/cancel.hpp>
+#include <spindle/cancelled.hpp>
+#include <spindle/runtime.hpp>
 #include <string>
 #include <typeinfo>
 #include <utility>
+
+#include "report.hpp"
+#include "sched/context.hpp"
+#include "sched/coop_budget.hpp"
+#include "sched/runtime_core.hpp"
+#include "sched/worker.hpp"
 
 namespace spindle {
 
@@ -58,9 +58,23 @@ bool in_fiber() noexcept { return detail::current_fiber() != nullptr; }
 
 namespace detail {
 
-// Spawn: one allocation (the fiber, made by the caller) and one queue push.
+// Spawn: one allocation (the fiber, made by the caller), the cooperative
+// budget's check and one queue push.
 // Guarded by `spindle-bench spawn` and `skynet`.
 void submit_new(runtime_core& rt, fiber* f) {
+  worker* w = current_worker();
+  const bool own = w && &w->rt == &rt;  // a worker of rt (a fiber never leaves its runtime)
+  // A fiber spawning onto its own runtime spends its cooperative budget: a
+  // spawn loop lets the fibers it made run every 128 spawns, so the queues
+  // stay short (sched/coop_budget.hpp). Before anything is published.
+  if (own && w->current) {
+    try {
+      w = &spend_coop_budget(*w);
+    } catch (...) {
+      delete f;  // the runtime is ending (fiber_unwind): the spawn never happened
+      throw;
+    }
+  }
   // On the line submit() reads (stopping): no extra miss. A spawn racing with
   // the end of shutdown() is the caller's race, as one racing with ~runtime().
   if (rt.closed()) [[unlikely]] {
@@ -68,8 +82,7 @@ void submit_new(runtime_core& rt, fiber* f) {
     throw std::logic_error("spindle::spawn: the runtime was shut down (runtime::shutdown)");
   }
   f->sched.rt = &rt;
-  worker* w = current_worker();
-  if (w && &w->rt == &rt) {
+  if (own) {
     if (w->next_id == w->id_limit) {
       constexpr std::uint64_t block = 1024;
       w->next_id = rt.reserve_ids(block);
@@ -82,7 +95,7 @@ void submit_new(runtime_core& rt, fiber* f) {
     rt.count_spawn(nullptr);
   }
   // Registered before it is published: it may run and end at once.
-  rt.registry().add(*f, w && &w->rt == &rt ? w->index : fiber_registry::from_thread);
+  rt.registry().add(*f, own ? w->index : fiber_registry::from_thread);
   rt.submit(f, false);
 }
 

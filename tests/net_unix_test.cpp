@@ -488,7 +488,7 @@ TEST(UnixDatagram, CloseFromAnotherFiberWakesABlockedReceive) {
 
 // A fiber whose socket always has data still lets the fibers ready on its
 // worker run: the socket call that would be its 129th in one run slice
-// yields first (runtime/io/io_budget.hpp). One worker; 1,000 bytes wait and
+// yields first (runtime/sched/coop_budget.hpp). One worker; 1,000 bytes wait and
 // are read one at a time, every one of them.
 TEST(IoBudget, AFiberWhoseSocketIsAlwaysReadyLetsTheOthersRun) {
   spindle::runtime rt(spindle::options{.workers = 1});

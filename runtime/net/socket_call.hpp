@@ -8,7 +8,7 @@
 // `op` makes the system call and returns what it returns: a count (>= 0) or
 // -1 with errno set. All of it is inline, so a call that succeeds at once
 // costs what it did when each call wrote this loop itself: the system call,
-// two compares and the IO budget's few loads (io_budget.hpp); no clock read
+// two compares and the cooperative budget's few loads (sched/coop_budget.hpp); no clock read
 // (call_deadline is lazy), no atomic read-modify-write, no call out of line.
 #pragma once
 
@@ -20,7 +20,8 @@
 
 #include "io/call_deadline.hpp"
 #include "io/errors.hpp"
-#include "io/io_budget.hpp"
+#include "sched/context.hpp"
+#include "sched/coop_budget.hpp"
 
 namespace spindle::detail {
 
@@ -52,7 +53,8 @@ inline void wait_or_time_out(socket_fd& sock, io_dir dir, clock::time_point dead
 template <class Op>
 std::size_t retry(socket_fd& sock, io_dir dir, call_deadline& deadline, const char* what, Op&& op,
                   wait_kind kind = wait_kind::none) {
-  spend_io_budget();  // a fiber whose socket is always ready lets the others run
+  // A fiber whose socket is always ready lets the others run.
+  if (worker* w = current_worker(); w && w->current) spend_coop_budget(*w);
   for (;;) {
     const ssize_t n = try_once(what, op);
     if (n >= 0) return static_cast<std::size_t>(n);

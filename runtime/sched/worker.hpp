@@ -147,10 +147,11 @@ class worker {
   // check and every wake from a park: a read of it costs nothing, unlike
   // clock::now() on every park. Steady nanoseconds.
   std::int64_t coarse_now = 0;
-  // The running fiber's IO budget (io/io_budget.hpp): socket calls made in
-  // the run slice that counters.fibers_run had reached at io_budget_run.
-  std::uint64_t io_budget_run = 0;
-  std::uint32_t io_budget_spent = 0;
+  // The running fiber's cooperative budget (sched/coop_budget.hpp): socket
+  // calls and spawns made in the run slice that counters.fibers_run had
+  // reached at budget_run.
+  std::uint64_t budget_run = 0;
+  std::uint32_t budget_spent = 0;
 
   worker_counters counters;
   // Fibers that ended here but belong to another registry shard
