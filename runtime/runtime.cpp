@@ -69,7 +69,7 @@ void submit_new(runtime_core& rt, fiber* f) {
   // stay short (sched/coop_budget.hpp). Before anything is published.
   if (own && w->current) {
     try {
-      w = &spend_coop_budget(*w);
+      w = &spend_spawn_budget(*w);
     } catch (...) {
       delete f;  // the runtime is ending (fiber_unwind): the spawn never happened
       throw;

@@ -14,7 +14,7 @@
 //  * A fiber can resume on another worker thread after any suspension. Do not
 //    hold a reference to a thread_local, or an OS mutex (std::mutex), across
 //    a call that may suspend (spindle sync, channel, IO, sleep, yield, join,
-//    and spawn: the one past 128 not yet joined in a run slice yields first):
+//    and spawn: in a loop that piles up fibers, every 128th yields first):
 //    the reference would point at the old thread's variable, and the OS mutex
 //    would be held by a thread that has moved on to other fibers.
 //  * A fiber runs until it suspends: a long computation should yield now and

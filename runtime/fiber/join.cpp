@@ -19,11 +19,10 @@ namespace {
 // to take, no switch, no wake-up (help-first joining, as TBB and libfork do;
 // it turns skynet and fib into depth-first work on each worker while idle
 // workers steal the siblings). Only with half the joiner's stack still free.
-// `w` is the calling thread's worker (null on a plain thread), valid until the
-// child runs: it may migrate.
-bool try_run_inline(worker* w, fiber& f) {
+bool try_run_inline(fiber& f) {
   // Only `started` may be read here: `sched.stack` is written by whichever
   // worker starts the fiber, concurrently with this join.
+  worker* w = current_worker();  // until the child runs: it may migrate
   fiber* self = w ? w->current : nullptr;
   if (!self || f.sched.started.load(std::memory_order_acquire)) return false;
   auto* sp = static_cast<char*>(__builtin_frame_address(0));
@@ -82,14 +81,8 @@ bool try_run_inline(worker* w, fiber& f) {
 }  // namespace
 
 void wait_for_completion(fiber& f) {
-  worker* here = current_worker();
-  // A join gives back the unit its spawn spent of the cooperative budget
-  // (sched/coop_budget.hpp): fork-join code (fib, skynet), whose joins run
-  // the children inline in the same run slice, never yields for it; only
-  // spawns that nobody joins yet add up. A stale count is reset anyway.
-  if (here && here->budget_spent) --here->budget_spent;
   if (f.join_state.load(std::memory_order_acquire) == join_done) return;
-  if (try_run_inline(here, f)) return;
+  if (try_run_inline(f)) return;
   waiter w;
   std::uintptr_t expected = join_running;
   if (!f.join_state.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w),

@@ -67,6 +67,10 @@ void worker::push_overflow(fiber* f) noexcept {
   }
 }
 
+bool worker::spawns_pile_up() const noexcept {
+  return local.size() >= run_queue::capacity / 2 && rt.global_.size_approx() >= spawn_backlog;
+}
+
 void worker::release_finished(fiber* f) noexcept {
   stack_block* s = f->sched.stack;
   tsan_destroy_fiber(s->san.tsan_fiber);

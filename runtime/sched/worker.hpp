@@ -73,6 +73,12 @@ class worker {
   // about new work.
   bool push_local(fiber* f, bool woken) noexcept;
 
+  // Whether fibers are piling up faster than the workers run them: this
+  // worker's ring at least half full and spawn_backlog fibers waiting in the
+  // global queue (coop_budget.hpp, spawns). A hint: both counts may be stale.
+  static constexpr std::size_t spawn_backlog = 16384;
+  bool spawns_pile_up() const noexcept;
+
   // The next fiber this worker should run from its own queues, or null.
   // Every 61st call looks at the global queue first, so it cannot starve.
   fiber* next_local() noexcept;
