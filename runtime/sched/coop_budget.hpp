@@ -76,10 +76,13 @@ inline void spend_coop_budget(worker& w) {
 // when the fibers cannot be run as fast as they are made (a busy neighbour
 // process: spawn_ns 2.3x with the rule, `compare.sh --hog 1`). Returns the
 // worker the fiber runs on.
+// Once the runtime stops it yields too: spawns then go to the global queue
+// (the ring stays empty), and a fiber that only spawns would keep its worker
+// from stopping while it filled memory; the yield unwinds it.
 inline worker& spend_spawn_budget(worker& w) {
   if (!budget_spent_by(w)) [[likely]]
     return w;
-  if (!w.spawns_pile_up()) {
+  if (!w.spawns_pile_up() && !w.stopping.load(std::memory_order_relaxed)) {
     w.budget_spent = 0;
     return w;
   }
