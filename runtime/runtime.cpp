@@ -65,8 +65,8 @@ void submit_new(runtime_core& rt, fiber* f) {
   worker* w = current_worker();
   const bool own = w && &w->rt == &rt;  // a worker of rt (a fiber never leaves its runtime)
   // A fiber spawning onto its own runtime spends its cooperative budget: a
-  // spawn loop lets the fibers it made run every 128 spawns, so the queues
-  // stay short (sched/coop_budget.hpp). Before anything is published.
+  // spawn loop whose fibers pile up lets them run before it goes on, so the
+  // queues stay bounded (sched/coop_budget.hpp). Before anything is published.
   if (own && w->current) {
     try {
       w = &spend_spawn_budget(*w);

@@ -8,8 +8,9 @@
 // `op` makes the system call and returns what it returns: a count (>= 0) or
 // -1 with errno set. All of it is inline, so a call that succeeds at once
 // costs what it did when each call wrote this loop itself: the system call,
-// two compares and the cooperative budget's few loads (sched/coop_budget.hpp); no clock read
-// (call_deadline is lazy), no atomic read-modify-write, no call out of line.
+// two compares and the cooperative budget's thread-local lookup and few loads
+// (sched/coop_budget.hpp); no clock read (call_deadline is lazy), no atomic
+// read-modify-write.
 #pragma once
 
 #include <sys/types.h>
