@@ -1,5 +1,9 @@
 #include "observe/trace_buffer.hpp"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <cstring>
 #include <spindle/detail/clock.hpp>
 #include <spindle/detail/fiber.hpp>
@@ -16,10 +20,22 @@ std::uint64_t id_of(const fiber* f) noexcept {
 
 }  // namespace
 
+bool trace_tsc_usable() noexcept {
+#if defined(__x86_64__)
+  static const bool usable = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)) != 0;
+  }();
+  return usable;
+#else
+  return false;
+#endif
+}
+
 // make_unique value-initialises: every page is touched here, not on a worker
 // in the middle of a trace.
-trace_buffer::trace_buffer(std::size_t capacity)
-    : capacity_(capacity), events_(std::make_unique<trace_event[]>(capacity)) {}
+trace_buffer::trace_buffer(std::size_t capacity, bool tsc)
+    : capacity_(capacity), tsc_(tsc), events_(std::make_unique<trace_event[]>(capacity)) {}
 
 void trace_buffer::drop(std::size_t n) noexcept {
   full_ = true;
@@ -33,7 +49,7 @@ void trace_buffer::push(trace_event_kind kind, std::uint64_t a, std::uint64_t b,
     drop(1);
     return;
   }
-  events_[n] = trace_event{trace_ticks(), a, b, c, kind};
+  events_[n] = trace_event{trace_ticks(tsc_), a, b, c, kind};
   count_.store(n + 1, std::memory_order_release);
 }
 
@@ -68,8 +84,8 @@ void trace_buffer::record_end(const fiber& f) noexcept {
     drop(1);  // one event: the name
     return;
   }
-  events_[n] = trace_event{trace_ticks(), f.sched.id, 0, static_cast<std::uint32_t>(name.size()),
-                           trace_event_kind::name};
+  events_[n] = trace_event{trace_ticks(tsc_), f.sched.id, 0,
+                           static_cast<std::uint32_t>(name.size()), trace_event_kind::name};
   std::memcpy(static_cast<void*>(&events_[n + 1]), name.data(), name.size());
   count_.store(n + slots, std::memory_order_release);
 }

@@ -30,33 +30,29 @@
 #include <spindle/detail/waiter.hpp>
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <x86intrin.h>
 #endif
 
 namespace spindle::detail {
 
-// Whether trace_ticks() reads the time-stamp counter: on x86-64 when the CPU
-// says it is invariant (one rate whatever the frequency and sleep states, the
-// same on every core: Linux's nonstop_tsc), otherwise the steady clock.
-inline bool trace_tsc_usable() noexcept {
-#if defined(__x86_64__)
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)) != 0;
-#else
-  return false;
-#endif
-}
-inline const bool trace_uses_tsc = trace_tsc_usable();
+// Whether the time-stamp counter can be the trace's clock: on x86-64 when
+// the CPU says it is invariant (one rate whatever the frequency and sleep
+// states, the same on every core: Linux's nonstop_tsc). Asked once, at the
+// first start_trace (a CPUID, which traps to the hypervisor in a VM: not at
+// program start), and kept by each session and its buffers.
+bool trace_tsc_usable() noexcept;
 
 // The trace's clock: every event's time, and the session's start and stop, in
-// ticks of the time-stamp counter or steady-clock nanoseconds (trace_uses_tsc).
-// The session turns ticks into nanoseconds when it writes the file, with the
-// rate it measures between start_trace and stop_trace (trace_capture).
-inline std::int64_t trace_ticks() noexcept {
+// ticks of the time-stamp counter (`tsc`: trace_tsc_usable()) or steady-clock
+// nanoseconds. The session turns ticks into nanoseconds when it writes the
+// file, with the rate it measures between start_trace and stop_trace
+// (trace_capture).
+inline std::int64_t trace_ticks(bool tsc) noexcept {
 #if defined(__x86_64__)
-  if (trace_uses_tsc) [[likely]]
+  if (tsc) [[likely]]
     return static_cast<std::int64_t>(__rdtsc());
+#else
+  (void)tsc;
 #endif
   return clock::now().time_since_epoch().count();
 }
@@ -100,7 +96,8 @@ inline std::size_t name_slots(std::size_t bytes) noexcept {
 
 class trace_buffer {
  public:
-  explicit trace_buffer(std::size_t capacity);
+  // `tsc`: the session's clock (trace_ticks).
+  trace_buffer(std::size_t capacity, bool tsc);
   trace_buffer(const trace_buffer&) = delete;
   trace_buffer& operator=(const trace_buffer&) = delete;
 
@@ -123,6 +120,7 @@ class trace_buffer {
   void drop(std::size_t n) noexcept;
 
   const std::size_t capacity_;
+  const bool tsc_;  // trace_ticks(tsc_) stamps the events
   const std::unique_ptr<trace_event[]> events_;
   // Written by the writer alone (a load and a release store, no RMW).
   std::atomic<std::size_t> count_{0};

@@ -26,10 +26,11 @@ void trace_session::start(runtime_core& rt, const std::string& path) {
   // Retired buffers whose workers have moved on since go now.
   release_buffers(rt, std::exchange(retired_, {}));
   const std::size_t capacity = events_per_worker.load(std::memory_order_relaxed);
+  const bool tsc = trace_tsc_usable();
   std::vector<held_buffer> buffers;
   try {
     for (std::size_t i = 0; i < rt.workers().size(); ++i)
-      buffers.push_back({std::make_unique<trace_buffer>(capacity), rt.workers()[i].get()});
+      buffers.push_back({std::make_unique<trace_buffer>(capacity, tsc), rt.workers()[i].get()});
   } catch (...) {
     std::fclose(f);
     throw;
@@ -38,8 +39,9 @@ void trace_session::start(runtime_core& rt, const std::string& path) {
   path_ = path;
   buffers_ = std::move(buffers);
   // Before any worker can record: every event is later.
+  tsc_ = tsc;
   start_time_ = clock::now();
-  start_ticks_ = trace_ticks();
+  start_ticks_ = trace_ticks(tsc_);
   for (held_buffer& h : buffers_) h.owner->trace.store(h.buffer.get(), std::memory_order_release);
 }
 
@@ -72,7 +74,7 @@ void trace_session::stop_locked(runtime_core& rt) {
   for (held_buffer& h : buffers_)
     capture.workers.push_back({h.buffer->events(), h.buffer->published(), h.buffer->dropped()});
   capture.start = start_ticks_;
-  capture.stop = trace_ticks();  // after the counts: later than every event read
+  capture.stop = trace_ticks(tsc_);  // after the counts: later than every event read
   const double ns = std::chrono::duration<double, std::nano>(clock::now() - start_time_).count();
   if (capture.stop > capture.start)
     capture.ns_per_tick = ns / static_cast<double>(capture.stop - capture.start);

@@ -80,7 +80,8 @@ class trace_session {
   std::mutex lock_;
   std::FILE* file_ = nullptr;  // open while a trace runs; guarded by lock_
   std::string path_;
-  std::int64_t start_ticks_ = 0;      // trace_ticks() at start_trace
+  bool tsc_ = false;                  // this trace's clock (trace_ticks)
+  std::int64_t start_ticks_ = 0;      // trace_ticks(tsc_) at start_trace
   clock::time_point start_time_{};    // the steady clock then: the tick rate
   std::vector<held_buffer> buffers_;  // this trace's, by worker index
   std::vector<held_buffer> retired_;  // earlier traces' a worker may still touch
