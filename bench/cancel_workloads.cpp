@@ -94,8 +94,8 @@ void cancel(const args& a) {
 // end in the same millisecond; deadline_spread_overshoot_p99_us: scope i's
 // timeout is 1 ms + i x 10 us, so the same 10,000 scopes, alive at once, end
 // 100 per millisecond over 100 ms (what a server's requests look like).
-static std::vector<double> deadline_lateness(const args& a, int n,
-                                             std::chrono::microseconds spread) {
+static void deadline_round(const args& a, int n, std::chrono::microseconds spread,
+                           const char* metric) {
   std::vector<double> late_us(static_cast<std::size_t>(n));
   std::atomic<int> expired{0};
   spindle::runtime rt(spindle::options{.workers = a.workers});
@@ -117,19 +117,16 @@ static std::vector<double> deadline_lateness(const args& a, int n,
     }
     done.wait();
   });
-  if (expired.load() != n)
-    fail("deadline_overshoot_p99_us", "%d of %d scopes ran out", expired.load(), n);
+  if (expired.load() != n) fail(metric, "%d of %d scopes ran out", expired.load(), n);
   if (std::any_of(late_us.begin(), late_us.end(), [](double l) { return l < 0; }))
-    fail("deadline_overshoot_p99_us", "a scope ended before its deadline");
-  return late_us;
+    fail(metric, "a scope ended before its deadline");
+  result(metric, percentile(late_us, 99), 1, "us");
 }
 
 void deadline(const args& a) {
   const int n = a.quick ? 1'000 : 10'000;
-  std::vector<double> together = deadline_lateness(a, n, std::chrono::microseconds(0));
-  result("deadline_overshoot_p99_us", percentile(together, 99), 1, "us");
-  std::vector<double> spread = deadline_lateness(a, n, std::chrono::microseconds(10));
-  result("deadline_spread_overshoot_p99_us", percentile(spread, 99), 1, "us");
+  deadline_round(a, n, std::chrono::microseconds(0), "deadline_overshoot_p99_us");
+  deadline_round(a, n, std::chrono::microseconds(10), "deadline_spread_overshoot_p99_us");
 }
 
 }  // namespace bench

@@ -67,18 +67,18 @@ inline void spend_coop_budget(worker& w) {
     yield_for_budget();
 }
 
-// A spawn's unit. Past the budget it yields only while spawned fibers pile
-// up (worker::spawns_pile_up: 16,384 waiting in the global queue), and looks
-// again 128 spawns later otherwise. Yielding whenever the budget ran out
-// throttled every spawn loop to the pace its children start at: a loop
-// spawning 10,000 sleepers took 35 ms instead of 1 ms, and the sleeps' p99
-// lateness was 1.7x (`spindle-bench sleep`); a backlog that size arises only
-// when the fibers cannot be run as fast as they are made (a busy neighbour
-// process: spawn_ns 2.3x with the rule, `compare.sh --hog 1`). Returns the
-// worker the fiber runs on.
-// Once the runtime stops it yields too: spawns then go to the global queue
-// (the ring stays empty), and a fiber that only spawns would keep its worker
-// from stopping while it filled memory; the yield unwinds it.
+// A spawn's unit; returns the worker the fiber runs on afterwards. Past the
+// budget it yields only while spawned fibers pile up (worker::spawns_pile_up:
+// 16,384 waiting in the global queue) or the runtime stops, and looks again
+// 128 spawns later otherwise. Yielding whenever the budget ran out throttled
+// every spawn loop to the pace its children start at: a loop spawning 10,000
+// sleepers took 35 ms instead of 1 ms, and the sleeps' p99 lateness was 1.7x
+// (`spindle-bench sleep`); a backlog that size arises only when the fibers
+// cannot be run as fast as they are made (a busy neighbour process: spawn_ns
+// 2.3x with the rule, `compare.sh --hog 1`). Once the runtime stops, spawns
+// go to the global queue and the ring stays as it was, so no backlog need
+// show: a fiber that only spawns would keep its worker from stopping while
+// it filled memory; the yield unwinds it.
 inline worker& spend_spawn_budget(worker& w) {
   if (!budget_spent_by(w)) [[likely]]
     return w;
