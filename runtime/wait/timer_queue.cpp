@@ -6,10 +6,10 @@ namespace spindle::detail {
 
 bool timer_queue::add(timer_entry& e) {
   std::lock_guard<spinlock> g(lock_);
-  heap_.push_back(&e);
+  heap_.push_back({e.deadline.time_since_epoch().count(), &e});
   e.heap_index = heap_.size() - 1;
   sift_up(e.heap_index);
-  bool earliest = heap_.front() == &e;
+  bool earliest = heap_.front().entry == &e;
   if (earliest) publish_next();
   return earliest;
 }
@@ -23,6 +23,7 @@ void timer_queue::cancel(timer_entry& e) noexcept {
 
 std::size_t timer_queue::fire_due(clock::time_point now) {
   if (next_deadline() > now) return 0;
+  const clock::rep due_by = now.time_since_epoch().count();
   // Claimed waiters are unparked after the lock is released (an unpark may
   // wake a worker); a claimed waiter cannot go away before its unpark.
   waiter* due[64];
@@ -30,8 +31,8 @@ std::size_t timer_queue::fire_due(clock::time_point now) {
   for (;;) {
     {
       std::lock_guard<spinlock> g(lock_);
-      while (n < std::size(due) && !heap_.empty() && heap_.front()->deadline <= now) {
-        timer_entry* e = heap_.front();
+      while (n < std::size(due) && !heap_.empty() && heap_.front().when <= due_by) {
+        timer_entry* e = heap_.front().entry;
         remove_at(0);
         if (e->owner->try_claim(wake::timed_out)) due[n++] = e->owner;
       }
@@ -45,20 +46,20 @@ std::size_t timer_queue::fire_due(clock::time_point now) {
 }
 
 void timer_queue::remove_at(std::size_t i) noexcept {
-  heap_[i]->heap_index = timer_entry::not_queued;
-  timer_entry* last = heap_.back();
+  heap_[i].entry->heap_index = timer_entry::not_queued;
+  const slot last = heap_.back();
   heap_.pop_back();
   if (i == heap_.size()) return;
   place(i, last);
   sift_down(i);
-  sift_up(last->heap_index);
+  sift_up(last.entry->heap_index);
 }
 
 void timer_queue::sift_up(std::size_t i) noexcept {
-  timer_entry* e = heap_[i];
+  const slot e = heap_[i];
   while (i > 0) {
     std::size_t parent = (i - 1) / 4;
-    if (heap_[parent]->deadline <= e->deadline) break;
+    if (heap_[parent].when <= e.when) break;
     place(i, heap_[parent]);
     i = parent;
   }
@@ -66,15 +67,15 @@ void timer_queue::sift_up(std::size_t i) noexcept {
 }
 
 void timer_queue::sift_down(std::size_t i) noexcept {
-  timer_entry* e = heap_[i];
+  const slot e = heap_[i];
   const std::size_t n = heap_.size();
   for (;;) {
     std::size_t first = 4 * i + 1;
     if (first >= n) break;
     std::size_t best = first;
     for (std::size_t c = first + 1; c < first + 4 && c < n; ++c)
-      if (heap_[c]->deadline < heap_[best]->deadline) best = c;
-    if (heap_[best]->deadline >= e->deadline) break;
+      if (heap_[c].when < heap_[best].when) best = c;
+    if (heap_[best].when >= e.when) break;
     place(i, heap_[best]);
     i = best;
   }
