@@ -16,11 +16,15 @@ cancelled::cancelled(const char* what)
 
 namespace detail {
 
-void throw_cancelled(wake why) {
-  if (why == wake::expired)
-    throw spindle::cancelled(
-        "spindle: the deadline of an enclosing with_timeout/with_deadline passed");
-  throw spindle::cancelled();
+// What the waits throw, composed once and thrown as copies. Constructing a
+// std::system_error asks its category for the message (strerror, which takes
+// the locale's lock) and allocates the joined string; a copy shares that
+// string (libstdc++'s exceptions keep it reference-counted).
+const spindle::cancelled& cancelled_for(wake why) {
+  static const spindle::cancelled by_request;
+  static const spindle::cancelled by_deadline(
+      "spindle: the deadline of an enclosing with_timeout/with_deadline passed");
+  return why == wake::expired ? by_deadline : by_request;
 }
 
 cancel_links& links_of(fiber& f) {
@@ -98,7 +102,7 @@ bool cancelled() noexcept {
 }
 
 void throw_if_cancelled() {
-  if (cancelled()) throw spindle::cancelled();
+  if (cancelled()) detail::throw_cancelled(detail::wake::interrupted);
 }
 
 }  // namespace this_fiber
