@@ -52,11 +52,14 @@ stack_pool::~stack_pool() {
   for (const slab& s : slabs_) ::munmap(s.base, s.bytes);
 }
 
-// Throws with the pool unchanged (see "Out of memory" in stack_pool.hpp).
-void stack_pool::add_slab() {
-  slabs_.reserve(slabs_.size() + 1);  // the one allocation that could fail after the mmap
+// Maps a slab and threads its stacks into a chain, lowest address first,
+// touching nothing shared: no lock is held meanwhile, because a slab costs a
+// system call per guard and a page fault per stack header (~100 us), and a
+// worker spawning on another core must not spin behind that. Throws with
+// nothing mapped.
+stack_pool::fresh_slab stack_pool::map_slab() {
   if (refuse_new_stack_slabs.load(std::memory_order_relaxed)) throw std::bad_alloc();
-  std::size_t bytes = per_slab_ * stride_;
+  const std::size_t bytes = per_slab_ * stride_;
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) throw std::bad_alloc();
@@ -67,8 +70,7 @@ void stack_pool::add_slab() {
     ::munmap(mem, bytes);
     throw;
   }
-  slabs_.push_back({base, bytes});
-  // Thread the new stacks onto the shared list, lowest address first out.
+  fresh_slab f{{base, bytes}, nullptr, nullptr};
   for (std::size_t i = per_slab_; i-- > 0;) {
     char* top = reinterpret_cast<char*>(block_at(base, i));
     auto* b = new (top) stack_block;
@@ -77,37 +79,63 @@ void stack_pool::add_slab() {
     b->size = static_cast<std::size_t>(top - b->bottom);
     b->san.stack_bottom = b->bottom;
     b->san.stack_size = b->size;
-    b->next = free_;
-    free_ = b;
+    b->next = f.first;
+    f.first = b;
+    if (!f.last) f.last = b;
   }
+  return f;
+}
+
+// Throws with the pool unchanged (see "Out of memory" in stack_pool.hpp).
+void stack_pool::grow() {
+  const fresh_slab f = map_slab();
+  std::lock_guard<spinlock> g(lock_);
+  try {
+    slabs_.push_back(f.mapping);
+  } catch (...) {
+    ::munmap(f.mapping.base, f.mapping.bytes);
+    throw;
+  }
+  f.last->next = free_;
+  free_ = f.first;
   free_count_ += per_slab_;
 }
 
 stack_block* stack_pool::refill(stack_cache& cache) {
-  std::lock_guard<spinlock> g(lock_);
-  if (!free_) add_slab();
-  // Take up to half a cache's worth at once, to amortise the lock.
-  stack_block* first = free_;
-  free_ = first->next;
-  --free_count_;
-  for (std::size_t i = 0; i < cache_limit / 2 && free_; ++i) {
-    stack_block* b = free_;
-    free_ = b->next;
-    --free_count_;
-    b->next = cache.head;
-    cache.head = b;
-    ++cache.count;
+  for (;;) {
+    {
+      std::lock_guard<spinlock> g(lock_);
+      if (stack_block* first = free_) {
+        free_ = first->next;
+        --free_count_;
+        // Take up to half a cache's worth at once, to amortise the lock.
+        for (std::size_t i = 0; i < cache_limit / 2 && free_; ++i) {
+          stack_block* b = free_;
+          free_ = b->next;
+          --free_count_;
+          b->next = cache.head;
+          cache.head = b;
+          ++cache.count;
+        }
+        return first;
+      }
+    }
+    grow();  // others may take the new stacks first: then again
   }
-  return first;
 }
 
 stack_block* stack_pool::acquire_shared() {
-  std::lock_guard<spinlock> g(lock_);
-  if (!free_) add_slab();
-  stack_block* b = free_;
-  free_ = b->next;
-  --free_count_;
-  return b;
+  for (;;) {
+    {
+      std::lock_guard<spinlock> g(lock_);
+      if (stack_block* b = free_) {
+        free_ = b->next;
+        --free_count_;
+        return b;
+      }
+    }
+    grow();
+  }
 }
 
 void stack_pool::release_shared(stack_block* b) noexcept {

@@ -130,9 +130,21 @@ class stack_pool {
   static constexpr std::size_t max_stack_size = std::size_t{1} << 30;
 
  private:
+  struct slab {
+    char* base;
+    std::size_t bytes;
+  };
+  // A slab mapped by map_slab(), its stacks chained first..last, not yet
+  // in the pool.
+  struct fresh_slab {
+    slab mapping;
+    stack_block* first;
+    stack_block* last;
+  };
   stack_block* refill(stack_cache& cache);
   void spill(stack_cache& cache) noexcept;
-  void add_slab() SPINDLE_REQUIRES(lock_);
+  fresh_slab map_slab();  // without lock_
+  void grow();            // takes lock_
   // Where stack i of the slab at `base` keeps its header: at the top of the
   // stack, aligned down to a cache line.
   stack_block* block_at(char* base, std::size_t i) const noexcept {
@@ -140,10 +152,6 @@ class stack_pool {
     return reinterpret_cast<stack_block*>(top - reinterpret_cast<std::uintptr_t>(top) % 64);
   }
 
-  struct slab {
-    char* base;
-    std::size_t bytes;
-  };
   const std::size_t stack_size_;  // usable bytes per stack, page multiple
   const std::size_t page_;
   const std::size_t guard_;       // guard region below each stack, page multiple or 0
