@@ -31,23 +31,28 @@
 // mark submits the fiber. A fiber that finds itself already `woken` before it
 // switches does not switch at all.
 //
-// A cancellable wait goes through one more state, so that a canceller can
-// tell a fiber on its way into that wait from one that merely runs:
+// A cancellable wait parks as `parked_cancellable`, and a cancellation
+// request (wake_cancelled, after it stored the fiber's `requested` flag)
+// takes the park word to one of two states with one CAS:
 //
-//   running --CAS (door)--> parking_cancellable --CAS (land)--> parked_cancellable
+//   parked_cancellable --canceller--> cancel_woken (and submits the fiber)
+//   running            --canceller--> cancel_pending
 //
-// and a cancellation request (wake_cancelled) takes either of the two to
-// `cancel_woken` with one CAS; from parked_cancellable it also submits the
-// fiber, from parking_cancellable land() does. The door enters `parking` and
-// only then reads the fiber's `requested` flag, and the canceller stores the
-// flag before it looks at the park word: so either the door sees the
-// request, or the canceller sees the fiber parking or parked (all of it
-// RMWs and seq_cst accesses on one word: a total order). A fiber woken this
-// way resumes with its park word not `running` (`cancel_woken`, or `woken`
-// if its waiter's claimer unparked it meanwhile: unpark() submits only a
-// parked fiber) and sorts the rest out itself (waiter.cpp, after_cancel_wake).
-// land() never touches a fiber after its CAS published it as parked: from
-// then on another worker may run it, finish it and free it.
+// land() parks a cancellable wait with a CAS from `running`: if it finds
+// `cancel_pending` instead, a request came while the fiber was on its way
+// into the wait, so it does not park it but stores `cancel_woken` and
+// submits it. All of it RMWs and seq_cst accesses on one word (a total
+// order), so a request is either seen by land() or finds the fiber parked:
+// never lost, and the parking fiber pays no atomic operation more than a
+// plain park. A fiber woken this way resumes with its park word not
+// `running` (`cancel_woken`, or `woken` if its waiter's claimer unparked it
+// meanwhile: unpark() submits only a parked fiber) and sorts the rest out
+// itself (waiter.cpp, after_cancel_wake). `cancel_pending` is also what a
+// request leaves on a fiber that merely runs: it counts as `running`
+// everywhere (the request itself is the sticky flag, which every
+// cancellable wait reads first), and a plain park overwrites it.
+// land() never touches a fiber after it published it as parked: from then
+// on another worker may run it, finish it and free it.
 #pragma once
 
 #include "fiber/context_switch.hpp"
@@ -66,8 +71,14 @@ enum : std::uint32_t {
   park_woken = 2,
   park_parked_cancellable = 3,
   park_cancel_woken = 4,
-  park_parking_cancellable = 6,
+  park_cancel_pending = 6,  // low bit clear: not parked
 };
+
+// The park word of a fiber that runs (a pending request changes nothing
+// until it waits again).
+inline bool runs_unwoken(std::uint32_t park) noexcept {
+  return park == park_running || park == park_cancel_pending;
+}
 
 void fiber_entry(ctx::transfer_t t);
 // Gives a fiber that has never run its stack and initial context. Without
@@ -80,12 +91,6 @@ bool prepare_first_run(worker& w, fiber* f) noexcept;
 }  // namespace switch_detail
 
 namespace switch_detail {
-
-// A cancellation request for whoever runs on f's stack (f, or the fiber a
-// join() runs inline there, whose joiners' requests reach it too).
-inline bool cancel_pending(const fiber* f) noexcept {
-  return cancel_reaches(running_on(*f));
-}
 
 inline sanitizer_context& san_of(worker& w, fiber* f) noexcept {
   return f ? f->sched.stack->san : w.sched_san;
@@ -128,12 +133,13 @@ inline void trace_woken_in_park(worker& w, fiber* f) noexcept {
       break;
     case after_switch_action::park_cancellable: {
       prev->sched.context = t.fctx;
-      std::uint32_t s = park_parking_cancellable;
+      std::uint32_t s = park_running;
       if (!prev->sched.park.compare_exchange_strong(s, park_parked_cancellable,
-                                                    std::memory_order_acq_rel)) {
-        // Woken (or its cancellation requested) on the way out: run it again.
-        // A cancel_woken stays for the door to see.
-        if (s == park_woken) prev->sched.park.store(park_running, std::memory_order_relaxed);
+                                                    std::memory_order_seq_cst)) {
+        // Woken, or its cancellation requested, on the way out: run it
+        // again; the door sees `cancel_woken` (woken: a normal wake).
+        prev->sched.park.store(s == park_woken ? park_running : park_cancel_woken,
+                               std::memory_order_relaxed);
         trace_woken_in_park(w, prev);
         if (w.push_local(prev, true)) w.rt.notify_work();
       }
@@ -198,21 +204,6 @@ void resume_from_scheduler(worker& w, fiber* f);
     self->sched.park.store(park_running, std::memory_order_relaxed);
     return;  // unparked before it even left
   }
-  if (cancellable) {
-    // Cost: one CAS more than a plain park (the price of waking a cancelled
-    // fiber without a lock): ~20 ns a round trip of `spindle-bench pingpong`.
-    std::uint32_t s = park_running;
-    if (!self->sched.park.compare_exchange_strong(s, park_parking_cancellable,
-                                                  std::memory_order_seq_cst)) {
-      self->sched.park.store(park_running, std::memory_order_relaxed);
-      return;  // unparked meanwhile (s == woken)
-    }
-    if (cancel_pending(self)) [[unlikely]] {
-      s = park_parking_cancellable;  // else woken or cancel_woken already: fine too
-      self->sched.park.compare_exchange_strong(s, park_cancel_woken, std::memory_order_acq_rel);
-      return;  // the door sees the park word is not `running`
-    }
-  }
   self->sched.stack->blocked_on = on;
   switch_away(w, self,
               cancellable ? after_switch_action::park_cancellable : after_switch_action::park);
@@ -230,15 +221,23 @@ inline void unpark_fiber(fiber* f) noexcept {
 }
 
 // A cancellation request's wake, after `requested` was stored: takes f from
-// parking_cancellable or parked_cancellable to cancel_woken (and submits it
-// if it was parked). Does nothing if f runs, waits in a wait that is not
-// cancellable, or was woken already. Any thread; f must stay alive.
+// parked_cancellable to cancel_woken and submits it, or from running to
+// cancel_pending, which land() sees if f is on its way into a wait (see the
+// top of this file). Does nothing if f waits in a wait that is not
+// cancellable or was woken already. Any thread; f must stay alive.
 inline void wake_cancelled(fiber* f) noexcept {
   using namespace switch_detail;
   std::uint32_t s = f->sched.park.load(std::memory_order_seq_cst);
-  while (s == park_parking_cancellable || s == park_parked_cancellable) {
-    if (f->sched.park.compare_exchange_weak(s, park_cancel_woken, std::memory_order_seq_cst)) {
-      if (s == park_parked_cancellable) f->sched.rt->submit(f, true);
+  for (;;) {
+    if (s == park_parked_cancellable) {
+      if (f->sched.park.compare_exchange_weak(s, park_cancel_woken, std::memory_order_seq_cst)) {
+        f->sched.rt->submit(f, true);
+        return;
+      }
+    } else if (s == park_running) {
+      if (f->sched.park.compare_exchange_weak(s, park_cancel_pending, std::memory_order_seq_cst))
+        return;
+    } else {
       return;
     }
   }

@@ -112,9 +112,10 @@ wake waiter::suspend(wait_reason why, clock::time_point deadline) {
   begin_wait_record(w, *who, why);
   park_current(w, this, cancellable);
   // Resumed by an unpark, the park word is `running` again (the unparker
-  // stored it before it submitted us). Anything else: a cancellation woke us.
+  // stored it before it submitted us), or `cancel_pending` if a request came
+  // since. Anything else: a cancellation woke us.
   const wake r =
-      cancellable && self->sched.park.load(std::memory_order_acquire) != switch_detail::park_running
+      cancellable && !switch_detail::runs_unwoken(self->sched.park.load(std::memory_order_acquire))
           ? after_cancel_wake(self, *who)
           : state();
   end_wait_record(*who, why.kind);
@@ -143,7 +144,7 @@ wake waiter::after_cancel_wake(fiber* self, fiber& who) {
     }
     if (was == park_woken) return state();  // claimed and unparked meanwhile
     park_current(*current_worker(), this, true);
-    if (self->sched.park.load(std::memory_order_acquire) == park_running) return state();
+    if (runs_unwoken(self->sched.park.load(std::memory_order_acquire))) return state();
   }
 }
 

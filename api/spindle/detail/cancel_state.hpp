@@ -4,17 +4,21 @@
 // sticky: `requested` goes false -> true once and stays. The park door
 // (waiter::park, runtime/wait/waiter.cpp) reads it before every cancellable
 // wait, and the canceller wakes a fiber that is already in one, without a
-// lock: a cancellable park passes through `parking_cancellable` and
-// `parked_cancellable` in the fiber's park word, and the canceller takes
-// either to `cancel_woken` with one CAS (runtime/fiber/fiber_switch.hpp):
+// lock: a cancellable wait parks as `parked_cancellable`, and the canceller
+// takes the fiber's park word from there to `cancel_woken`, or from
+// `running` to `cancel_pending`, with one CAS; the worker that parks the
+// fiber (land(), runtime/fiber/fiber_switch.hpp) does so with a CAS from
+// `running` and runs it again if it finds `cancel_pending`:
 //
 //   canceller                            parking fiber
-//   requested.store(true)   [seq_cst]    CAS park: running -> parking  [seq_cst]
-//   CAS park: parking|parked             if (requested.load())  [seq_cst]
-//             -> cancel_woken              do not switch
+//   requested.store(true)   [seq_cst]    if (requested.load()) throw  [seq_cst]
+//   CAS park: parked -> cancel_woken     switch away; land():
+//          or running -> cancel_pending    CAS park: running -> parked
+//                                          (fails on cancel_pending: run again)
 //
-// One of the two sees the other's write, so a request that races with a park
-// is never lost. The woken fiber finds its waiter still pending, claims it
+// The two CASes on one word are ordered: either the canceller finds the
+// fiber parked, or land() finds the pending request, so a request that races
+// with a park is never lost. The woken fiber finds its waiter still pending, claims it
 // itself as `interrupted`, leaves its queue and throws spindle::cancelled; a
 // notifier that claimed the waiter first wins instead (its value is taken, its
 // unpark absorbed), so nothing handed over is ever dropped.
