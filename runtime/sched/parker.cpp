@@ -1,12 +1,13 @@
 // The park protocol of idle workers; see parker.hpp.
 #include "sched/parker.hpp"
 
+#include <utility>
+
 #include "fiber/sanitizers.hpp"
 #include "io/reactor.hpp"
 #include "sched/runtime_core.hpp"
 #include "sched/worker.hpp"
-
-#include <utility>
+#include "wait/sleep_word.hpp"
 
 namespace spindle::detail {
 
@@ -18,7 +19,7 @@ void parker::park(worker& w) {
   if (!w.rt.driver_.busy.exchange(true, std::memory_order_acquire)) {
     park_driver(w);
   } else {
-    park_condvar(w);
+    park_asleep(w);
   }
   if (!w.rt.timers_.empty()) w.rt.timers_.fire_due(clock::now());
 }
@@ -40,30 +41,27 @@ void parker::park_driver(worker& w) {
   rt.driver_.busy.store(false, std::memory_order_release);
 }
 
-// Someone else drives the reactor: sleep on the condition variable, but never
-// past the nearest timer, in case the driver is busy running fibers.
-void parker::park_condvar(worker& w) {
+// Someone else drives the reactor: sleep on the park word, but never past
+// the nearest timer, in case the driver is busy running fibers.
+void parker::park_asleep(worker& w) {
   runtime_core& rt = w.rt;
-  std::unique_lock<std::mutex> g(m_);
   int expected = empty;
-  if (state_.compare_exchange_strong(expected, parked_condvar, std::memory_order_acq_rel)) {
-    auto is_notified = [this] { return state_.load(std::memory_order_acquire) == notified; };
-    if (rt.timers_.empty()) {
-      cv_.wait(g, is_notified);
-    } else {
-      cv_.wait_until(g, rt.timers_.next_deadline(), is_notified);
-    }
+  if (state_.compare_exchange_strong(expected, parked_asleep, std::memory_order_acq_rel)) {
+    const clock::time_point deadline =
+        rt.timers_.empty() ? no_deadline : rt.timers_.next_deadline();
+    do {
+      sleep_while(state_, parked_asleep, deadline);
+    } while (state_.load(std::memory_order_acquire) == parked_asleep &&
+             (deadline == no_deadline || clock::now() < deadline));
   }
   state_.store(empty, std::memory_order_release);
 }
 
 void parker::unpark() noexcept {
   switch (state_.exchange(notified, std::memory_order_acq_rel)) {
-    case parked_condvar: {
-      std::lock_guard<std::mutex> g(m_);  // the sleeper is inside wait(): no lost notify
-      cv_.notify_one();
+    case parked_asleep:
+      wake_one(state_);  // after the exchange: no lost wake (sleep_word.hpp)
       break;
-    }
     case parked_driver:
       reactor_.wake();
       break;

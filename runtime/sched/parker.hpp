@@ -5,34 +5,36 @@
 // listed it as parked). One parked worker at a time becomes the *driver*: it
 // takes the runtime's driver seat and blocks in reactor::poll(), so IO
 // readiness needs no thread of its own; every other parked worker sleeps on
-// its own condition variable. Either way a sleeper wakes by unpark(), or at
-// its runtime's nearest timer at the latest, and then fires the due timers.
+// its own park word (wait/sleep_word.hpp: a futex on Linux). Either way a
+// sleeper wakes by unpark(), or at its runtime's nearest timer at the latest,
+// and then fires the due timers.
 //
 // The states of one worker's parker (`state_`), between the worker (owner)
 // and unpark() (any thread):
 //
 //   empty           running, no notification pending
 //   notified        unpark() came: the next park() returns at once, consuming it
-//   parked_condvar  asleep on `cv_` (entered with `m_` held)
+//   parked_asleep   asleep on `state_` itself (sleep_while)
 //   parked_driver   asleep in reactor::poll() with the driver seat
 //
 //   park():   notified -> empty, return           (no sleep)
-//             empty -> parked_driver | parked_condvar -> (woken) -> empty
-//   unpark(): any -> notified; a parked_condvar sleeper is notified under `m_`,
-//             a parked_driver sleeper by reactor::wake()
+//             empty -> parked_driver | parked_asleep -> (woken) -> empty
+//   unpark(): any -> notified; a parked_asleep sleeper is woken by wake_one
+//             on `state_`, a parked_driver sleeper by reactor::wake()
 //
 // Invariants:
 //  * Only the holder of the driver seat (`driver_seat::busy`) calls
 //    reactor::poll(), blocking or not; at most one worker holds it.
 //  * An unpark() is never lost: it either finds the state it must wake (and
-//    wakes it: the condvar notify takes `m_`, which the sleeper holds until it
-//    is inside wait(); reactor::wake() is sticky until the next poll), or it
-//    leaves `notified` for the next park().
+//    wakes it: the sleeper sleeps only while `state_` is still
+//    parked_asleep, and unpark changed it before its wake_one;
+//    reactor::wake() is sticky until the next poll), or it leaves `notified`
+//    for the next park().
 //  * Nobody sleeps past the nearest timer: the driver polls until it, a
-//    condvar sleeper waits until it (in case the driver is busy running
+//    sleeping worker waits until it (in case the driver is busy running
 //    fibers). A timer that becomes the earliest deadline while they sleep
 //    goes through on_earlier_deadline(): after a full fence it wakes the
-//    driver if `driver_seat::sleeping` is set, else one condvar sleeper. The
+//    driver if `driver_seat::sleeping` is set, else one asleep worker. The
 //    driver sets `sleeping` and fences before it reads the next deadline, so
 //    either it sees the new timer or on_earlier_deadline() sees it asleep.
 //  * Fibers a poll readies go to the polling worker's own ring, in event
@@ -40,11 +42,8 @@
 //    (worker::polled_work).
 #pragma once
 
-#include <spindle/detail/waiter.hpp>
-
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
+#include <spindle/detail/waiter.hpp>
 
 namespace spindle::detail {
 
@@ -86,17 +85,15 @@ class parker {
   static void on_earlier_deadline(runtime_core& rt) noexcept;
 
  private:
-  enum : int { empty = 0, notified = 1, parked_condvar = 2, parked_driver = 3 };
+  enum : int { empty = 0, notified = 1, parked_asleep = 2, parked_driver = 3 };
 
   void park_driver(worker& w);
-  void park_condvar(worker& w);
+  void park_asleep(worker& w);
   // Polls the reactor until `deadline` (see reactor::poll) with worker::polling set.
   static void poll_io(worker& w, clock::time_point deadline) noexcept;
 
   reactor& reactor_;  // the runtime's; outlives the workers
   std::atomic<int> state_{empty};
-  std::mutex m_;
-  std::condition_variable cv_;
 };
 
 }  // namespace spindle::detail
