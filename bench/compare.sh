@@ -48,7 +48,9 @@
 #                   http_p99_us, http_errors (socket errors + non-2xx/3xx); any error = FAILED.
 # For echo and http compare.sh also reports the server's CPU time per request
 # (echo_srv_cpu_us_c<C>, http_srv_cpu_us; us/req): user + system time of the server's process
-# group (from /proc) during the load, divided by the requests the client counted. On a small
+# group (from /proc) during the load, divided by the requests the client counted; and its parks
+# per request (echo_srv_parks_c<C>, http_srv_parks; parks/req): the voluntary context switches
+# of all its threads over the same window (each one a thread going to sleep), likewise divided. On a small
 # machine where the client takes a core, throughput of efficient servers is capped by the
 # client; CPU per request still tells them apart. Every server start gets a fresh free port, so
 # a server in TIME_WAIT or a stray process on the port cannot skew the next run.
@@ -515,6 +517,30 @@ server_cpu_ticks() {
 		END { print t + 0 }'
 }
 
+# Voluntary context switches so far of every thread of the server (its process group's, or its
+# own): a thread makes one each time it goes to sleep (a worker's park: a futex or a blocking
+# epoll_wait), so the difference over the load window counts the server's parks.
+server_parks() {
+	local pid=$SERVER_PID p
+	[[ -n $pid ]] || { echo 0; return 0; }
+	local -a pids=("$pid")
+	if [[ $SERVER_GROUP == yes ]]; then
+		mapfile -t pids < <(cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$pid" '
+			{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); if (f[3] == pg) print $1 }')
+	fi
+	for p in "${pids[@]}"; do cat /proc/"$p"/task/*/status 2>/dev/null || true; done |
+		awk '/^voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
+# appends "<parks_metric> <server parks per request> parks/req" to a result file holding <rps_metric>
+add_parks_metric() { # file rps_metric parks_metric parks_before parks_after
+	awk -v rm="$2" -v pm="$3" -v dp="$(($5 - $4))" -v secs="$LOAD_SECONDS" '
+		$1 == rm && $2 > 0 { printf "%s %.4f parks/req\n", pm, dp / ($2 * secs) }
+	' "$1" >"$1.parks"
+	cat "$1.parks" >>"$1"
+	rm -f "$1.parks"
+}
+
 # appends "<cpu_metric> <server CPU us per request> us/req" to a result file holding <rps_metric>
 add_cpu_metric() { # file rps_metric cpu_metric ticks_before ticks_after
 	awk -v rm="$2" -v cm="$3" -v dt="$(($5 - $4))" -v hz="$CLK_TCK" -v secs="$LOAD_SECONDS" '
@@ -547,17 +573,20 @@ begin_server() { # workload run index logbase
 }
 
 run_echo() { # run index
-	local run=$1 i=$2 name=${NAMES[$2]} base c sfx t0 t1 why
+	local run=$1 i=$2 name=${NAMES[$2]} base c sfx t0 t1 k0 k1 why
 	base=$LOGDIR_PHASE/echo.$run.$name
 	begin_server echo "$run" "$i" "$base" || return 0
 	for c in $ECHO_CONNS; do
 		sfx=_c$c
 		t0=$(server_cpu_ticks)
+		k0=$(server_parks)
 		run_client "$base.c$c.out" "$base.c$c.err" timeout -k 5 $((LOAD_SECONDS + 90)) \
 			"$ECHO_LOAD" --port "$PORT" --connections "$c" --seconds "$LOAD_SECONDS" --threads "$LOAD_THREADS"
 		t1=$(server_cpu_ticks)
+		k1=$(server_parks)
 		if [[ $RC -eq 0 ]] && server_alive; then
 			add_cpu_metric "$base.c$c.out" echo_rps echo_srv_cpu_us "$t0" "$t1"
+			add_parks_metric "$base.c$c.out" echo_rps echo_srv_parks "$k0" "$k1"
 			record_metrics "$base.c$c.out" "$sfx" ok echo "$run" "$name"
 			if [[ $NMETRICS -eq 0 ]]; then
 				record echo "$run" "$name" "echo_rps$sfx" '' '' FAILED "no output from echo_load"
@@ -607,15 +636,18 @@ wrk_parse() {
 }
 
 run_http() { # run index
-	local run=$1 i=$2 name=${NAMES[$2]} base t0 t1 errs why=""
+	local run=$1 i=$2 name=${NAMES[$2]} base t0 t1 k0 k1 errs why=""
 	base=$LOGDIR_PHASE/http.$run.$name
 	begin_server http "$run" "$i" "$base" || return 0
 	t0=$(server_cpu_ticks)
+	k0=$(server_parks)
 	run_client "$base.wrk.out" "$base.wrk.err" timeout -k 5 $((LOAD_SECONDS + 60)) \
 		"$WRK" -t1 -c"$HTTP_CONNS" -d"${LOAD_SECONDS}s" --latency "http://127.0.0.1:$PORT/"
 	t1=$(server_cpu_ticks)
+	k1=$(server_parks)
 	wrk_parse "$base.wrk.out" >"$base.out"
 	add_cpu_metric "$base.out" http_rps http_srv_cpu_us "$t0" "$t1"
+	add_parks_metric "$base.out" http_rps http_srv_parks "$k0" "$k1"
 	errs=$(awk '$1=="http_errors"{print $2}' "$base.out")
 	grep -q '^http_rps ' "$base.out" || why="no Requests/sec from wrk (exit $RC)"
 	[[ ${errs:-0} -eq 0 ]] || why="wrk reported $errs errors"
@@ -675,6 +707,7 @@ summarize() {
 		if (m ~ /speedup/ || u == "x") return "better|worse"
 		if (u ~ /^(KiB|KB|kB|kb|MiB|MB|B|bytes)$/ || m ~ /_kb$/) return "smaller|larger"
 		if (m ~ /_cpu_/) return "less CPU|more CPU"
+		if (m ~ /_parks/) return "fewer parks|more parks"
 		return "faster|slower"
 	}
 	function cell(w, m, p,   r, nf) {
@@ -726,7 +759,7 @@ summarize() {
 		legend(sprintf("medians of %d run(s) per program", runs))
 		if (np > 1) {
 			legend(sprintf("ratio columns \"%s vs X\" = %s'"'"'s speed / X'"'"'s speed: \"R x faster\" = %s is R times faster than X, \"R x slower\" = R times slower", P[1], P[1], P[1]))
-			legend("(smaller/larger: memory; better/worse: speedup; less/more CPU: server CPU time per request)")
+			legend("(smaller/larger: memory; better/worse: speedup; less/more CPU: server CPU time per request; fewer/more parks: server threads going to sleep per request)")
 		}
 		if (anyfail) legend(sym("!") " = some runs FAILED, median of the others; " sym("FAILED") " = every run failed (see the log directory)")
 		if (anyna) legend(sym("N/A") " = the program does not implement the workload (exit 3)")
