@@ -499,55 +499,53 @@ start_server() { # workload index logbase
 	return 1
 }
 
-# CPU time (user + system, in clock ticks) used so far by the server: every process of its
-# process group (nginx's workers too), or the server process alone. Processes may vanish while
-# /proc is read; that is not an error.
-server_cpu_ticks() {
+# The server's process ids, one per line: every process of its process group (nginx's workers
+# too), or the server process alone. Processes may vanish while /proc is read; that is not an
+# error.
+server_pids() {
 	local pid=$SERVER_PID
-	[[ -n $pid ]] || { echo 0; return 0; }
-	{
-		if [[ $SERVER_GROUP == yes ]]; then
-			cat /proc/[0-9]*/stat 2>/dev/null || true
-		else
-			cat "/proc/$pid/stat" 2>/dev/null || true
-		fi
-	} | awk -v pg="$pid" -v grp="$SERVER_GROUP" '
+	[[ -n $pid ]] || return 0
+	if [[ $SERVER_GROUP == yes ]]; then
+		cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$pid" '
+			{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); if (f[3] == pg) print $1 }'
+	else
+		echo "$pid"
+	fi
+}
+
+# CPU time (user + system, in clock ticks) used so far by the server's processes.
+server_cpu_ticks() {
+	local p
+	for p in $(server_pids); do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '
 		{ s = $0; sub(/^.*\) /, "", s); split(s, f, " ")   # f[1] = field 3 (state)
-		  if (grp != "yes" || f[3] == pg) t += f[12] + f[13] }
+		  t += f[12] + f[13] }
 		END { print t + 0 }'
 }
 
-# Voluntary context switches so far of every thread of the server (its process group's, or its
-# own): a thread makes one each time it goes to sleep (a worker's park: a futex or a blocking
-# epoll_wait), so the difference over the load window counts the server's parks.
+# Voluntary context switches so far of every thread of the server's processes: a thread makes
+# one each time it goes to sleep (a worker's park: a futex or a blocking epoll_wait), so the
+# difference over the load window counts the server's parks.
 server_parks() {
-	local pid=$SERVER_PID p
-	[[ -n $pid ]] || { echo 0; return 0; }
-	local -a pids=("$pid")
-	if [[ $SERVER_GROUP == yes ]]; then
-		mapfile -t pids < <(cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$pid" '
-			{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); if (f[3] == pg) print $1 }')
-	fi
-	for p in "${pids[@]}"; do cat /proc/"$p"/task/*/status 2>/dev/null || true; done |
+	local p
+	for p in $(server_pids); do cat /proc/"$p"/task/*/status 2>/dev/null || true; done |
 		awk '/^voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
 
-# appends "<parks_metric> <server parks per request> parks/req" to a result file holding <rps_metric>
-add_parks_metric() { # file rps_metric parks_metric parks_before parks_after
-	awk -v rm="$2" -v pm="$3" -v dp="$(($5 - $4))" -v secs="$LOAD_SECONDS" '
-		$1 == rm && $2 > 0 { printf "%s %.4f parks/req\n", pm, dp / ($2 * secs) }
-	' "$1" >"$1.parks"
-	cat "$1.parks" >>"$1"
-	rm -f "$1.parks"
+# appends "<metric> <(after - before) x scale per request> <unit>" to a result file holding
+# <rps_metric> (requests/s over LOAD_SECONDS)
+add_per_request_metric() { # file rps_metric metric before after scale format unit
+	awk -v rm="$2" -v m="$3" -v d="$(($5 - $4))" -v scale="$6" -v fmt="$7" -v u="$8" \
+		-v secs="$LOAD_SECONDS" '
+		$1 == rm && $2 > 0 { printf "%s " fmt " %s\n", m, d * scale / ($2 * secs), u }
+	' "$1" >"$1.per_request"
+	cat "$1.per_request" >>"$1"
+	rm -f "$1.per_request"
 }
 
-# appends "<cpu_metric> <server CPU us per request> us/req" to a result file holding <rps_metric>
-add_cpu_metric() { # file rps_metric cpu_metric ticks_before ticks_after
-	awk -v rm="$2" -v cm="$3" -v dt="$(($5 - $4))" -v hz="$CLK_TCK" -v secs="$LOAD_SECONDS" '
-		$1 == rm && $2 > 0 { printf "%s %.2f us/req\n", cm, dt / hz * 1e6 / ($2 * secs) }
-	' "$1" >"$1.cpu"
-	cat "$1.cpu" >>"$1"
-	rm -f "$1.cpu"
+# the server's CPU time (us) and parks per request, from the readings before and after the load
+add_server_metrics() { # file rps_metric prefix ticks_before ticks_after parks_before parks_after
+	add_per_request_metric "$1" "$2" "${3}_cpu_us" "$4" "$5" "$(awk -v hz="$CLK_TCK" 'BEGIN { print 1e6 / hz }')" %.2f us/req
+	add_per_request_metric "$1" "$2" "${3}_parks" "$6" "$7" 1 %.4f parks/req
 }
 
 server_alive() {
@@ -585,8 +583,7 @@ run_echo() { # run index
 		t1=$(server_cpu_ticks)
 		k1=$(server_parks)
 		if [[ $RC -eq 0 ]] && server_alive; then
-			add_cpu_metric "$base.c$c.out" echo_rps echo_srv_cpu_us "$t0" "$t1"
-			add_parks_metric "$base.c$c.out" echo_rps echo_srv_parks "$k0" "$k1"
+			add_server_metrics "$base.c$c.out" echo_rps echo_srv "$t0" "$t1" "$k0" "$k1"
 			record_metrics "$base.c$c.out" "$sfx" ok echo "$run" "$name"
 			if [[ $NMETRICS -eq 0 ]]; then
 				record echo "$run" "$name" "echo_rps$sfx" '' '' FAILED "no output from echo_load"
@@ -646,8 +643,7 @@ run_http() { # run index
 	t1=$(server_cpu_ticks)
 	k1=$(server_parks)
 	wrk_parse "$base.wrk.out" >"$base.out"
-	add_cpu_metric "$base.out" http_rps http_srv_cpu_us "$t0" "$t1"
-	add_parks_metric "$base.out" http_rps http_srv_parks "$k0" "$k1"
+	add_server_metrics "$base.out" http_rps http_srv "$t0" "$t1" "$k0" "$k1"
 	errs=$(awk '$1=="http_errors"{print $2}' "$base.out")
 	grep -q '^http_rps ' "$base.out" || why="no Requests/sec from wrk (exit $RC)"
 	[[ ${errs:-0} -eq 0 ]] || why="wrk reported $errs errors"

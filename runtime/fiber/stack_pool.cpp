@@ -101,18 +101,24 @@ void stack_pool::grow() {
   free_count_ += per_slab_;
 }
 
+stack_block* stack_pool::pop_free() noexcept {
+  stack_block* b = free_;
+  if (b) {
+    free_ = b->next;
+    --free_count_;
+  }
+  return b;
+}
+
 stack_block* stack_pool::refill(stack_cache& cache) {
   for (;;) {
     {
       std::lock_guard<spinlock> g(lock_);
-      if (stack_block* first = free_) {
-        free_ = first->next;
-        --free_count_;
+      if (stack_block* first = pop_free()) {
         // Take up to half a cache's worth at once, to amortise the lock.
-        for (std::size_t i = 0; i < cache_limit / 2 && free_; ++i) {
-          stack_block* b = free_;
-          free_ = b->next;
-          --free_count_;
+        for (std::size_t i = 0; i < cache_limit / 2; ++i) {
+          stack_block* b = pop_free();
+          if (!b) break;
           b->next = cache.head;
           cache.head = b;
           ++cache.count;
@@ -128,11 +134,7 @@ stack_block* stack_pool::acquire_shared() {
   for (;;) {
     {
       std::lock_guard<spinlock> g(lock_);
-      if (stack_block* b = free_) {
-        free_ = b->next;
-        --free_count_;
-        return b;
-      }
+      if (stack_block* b = pop_free()) return b;
     }
     grow();
   }

@@ -143,6 +143,8 @@ class stack_pool {
   };
   stack_block* refill(stack_cache& cache);
   void spill(stack_cache& cache) noexcept;
+  // The first stack of the shared free list, taken off it; null if empty.
+  stack_block* pop_free() noexcept SPINDLE_REQUIRES(lock_);
   fresh_slab map_slab();  // without lock_
   void grow();            // takes lock_
   // Where stack i of the slab at `base` keeps its header: at the top of the

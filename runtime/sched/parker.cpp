@@ -47,8 +47,7 @@ void parker::park_asleep(worker& w) {
   runtime_core& rt = w.rt;
   int expected = empty;
   if (state_.compare_exchange_strong(expected, parked_asleep, std::memory_order_acq_rel)) {
-    const clock::time_point deadline =
-        rt.timers_.empty() ? no_deadline : rt.timers_.next_deadline();
+    const clock::time_point deadline = rt.timers_.next_deadline();  // no_deadline: no timer
     do {
       sleep_while(state_, parked_asleep, deadline);
     } while (state_.load(std::memory_order_acquire) == parked_asleep &&
