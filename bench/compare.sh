@@ -25,8 +25,8 @@
 # With no NAME=COMMAND, compare.sh builds what it needs and runs the standard comparison:
 # spindle-bench (cmake Release build in build/bench; scripts/setup-debian.sh first, as root),
 # the peers and echo_load through bench/build_peers.sh (into build/peers, PEERS_OUT overrides),
-# then two tables: the CPU workloads on spindle go tokio boost, and echo/http on spindle epoll
-# tokio go nginx. A peer that does not build is left out with a warning.
+# then two tables: the CPU workloads on spindle go tokio boost, and echo/http on spindle
+# spindle-epoll (the same binary with SPINDLE_IO=epoll) epoll tokio go nginx. A peer that does not build is left out with a warning.
 #
 # NAME=COMMAND: COMMAND is a program following bench/README.md
 # (`COMMAND <workload> [--workers N] [--port P]`); it may carry fixed leading arguments
@@ -865,6 +865,12 @@ run_standard() {
 		[[ -n $PHASE_WORKLOADS ]] || continue
 		if [[ $half == cpu ]]; then peers=$CPU_PEERS title="CPU workloads"; else peers=$NET_PEERS title="Network workloads"; fi
 		NAMES=(spindle) CMDS=("$SPINDLE_BENCH")
+		# The servers once per IO backend: "spindle" is the default (io_uring where the kernel
+		# offers it), "spindle-epoll" the readiness backend (SPINDLE_IO, docs/USER_GUIDE.md).
+		if [[ $half == net ]]; then
+			NAMES+=(spindle-epoll)
+			CMDS+=("env SPINDLE_IO=epoll $SPINDLE_BENCH")
+		fi
 		for p in $peers; do
 			[[ " ${STD_PEERS[*]} " == *" $p "* ]] || continue
 			NAMES+=("$p")

@@ -49,6 +49,10 @@ std::size_t runtime::workers() const noexcept {
   return core_->worker_count();
 }
 
+io_backend runtime::io() const noexcept {
+  return core_->io();
+}
+
 void runtime::check_block_on_allowed() {
   if (detail::current_fiber())
     throw std::logic_error("spindle::runtime::block_on called inside a fiber (it would block a worker thread)");

@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -38,6 +39,27 @@
 #include <utility>
 
 namespace spindle {
+
+// How sockets wait and move bytes (docs/USER_GUIDE.md, "IO backends").
+enum class io_backend : std::uint8_t {
+  // io_uring where the kernel offers what spindle needs (probed once per
+  // process), else the platform's readiness backend: epoll on Linux (also
+  // where io_uring is disabled by sysctl or seccomp), kqueue on macOS and the
+  // BSDs. The environment variable SPINDLE_IO=epoll or SPINDLE_IO=io_uring
+  // overrides the choice.
+  automatic,
+  // Readiness: a socket call is a system call, and waits in epoll when it
+  // would block.
+  epoll,
+  // Socket reads and writes go through one io_uring per worker: a fiber
+  // queues its request and parks; the worker submits every queued request
+  // in one system call and reaps completions without one. The runtime
+  // constructor throws std::system_error (function_not_supported) where
+  // the kernel refuses it. Linux only.
+  io_uring,
+  // macOS and the BSDs (the only backend there).
+  kqueue,
+};
 
 // An aggregate: new fields are only ever added at the end.
 struct options {
@@ -86,6 +108,8 @@ struct options {
   // Called on the monitor thread for each stall (once per stall); null = the
   // default report. What it throws is reported on stderr and ignored.
   std::function<void(const stall_report&)> on_stall = nullptr;
+  // See io_backend; runtime::io() says which one was chosen.
+  io_backend io = io_backend::automatic;
 };
 
 class runtime {
@@ -144,6 +168,8 @@ class runtime {
 
   // Number of worker threads.
   std::size_t workers() const noexcept;
+  // The IO backend in use: epoll, io_uring or kqueue (never automatic).
+  io_backend io() const noexcept;
 
   // Every live fiber, one line each, then the workers, then one "deadlock:"
   // line per cycle of fibers waiting on each other (mutexes, joins). From any

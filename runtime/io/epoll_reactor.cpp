@@ -66,6 +66,7 @@ class epoll_reactor final : public reactor {
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
   }
+  int descriptor() const noexcept override { return epfd_; }
 
  protected:
   void add_fd(int fd, io_handle* h) override {

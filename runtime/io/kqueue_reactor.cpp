@@ -71,6 +71,7 @@ class kqueue_reactor final : public reactor {
     const struct kevent trigger = make_event(wake_ident, EVFILT_USER, 0, NOTE_TRIGGER, nullptr);
     ::kevent(kq_, &trigger, 1, nullptr, 0, nullptr);
   }
+  int descriptor() const noexcept override { return kq_; }
 
  protected:
   // EV_RECEIPT reports each change on its own (EV_ERROR, data = errno or 0).

@@ -138,6 +138,11 @@ void reactor::release(io_handle* h) noexcept {
   drop_reference(h);
 }
 
+void reactor::check_not_orphaned() const {
+  if (orphaned_.load(std::memory_order_relaxed))
+    throw std::logic_error("spindle: socket waited on after the runtime it was attached to was destroyed");
+}
+
 io_result reactor::wait(io_handle& h, io_dir d, clock::time_point deadline, wait_kind kind) {
   return wait_queued(h, d, deadline, false, kind);
 }
@@ -146,8 +151,7 @@ io_result reactor::wait_queued(io_handle& h, io_dir d, clock::time_point deadlin
                                wait_kind kind) {
   // The callers (socket_fd::wait, io::wait_*) send plain threads to poll(2).
   if (!current_fiber()) throw std::logic_error("spindle: reactor wait outside a fiber");
-  if (orphaned_.load(std::memory_order_relaxed))
-    throw std::logic_error("spindle: socket waited on after the runtime it was attached to was destroyed");
+  check_not_orphaned();
   waiter w;
   wait_node n(w);
   {

@@ -119,11 +119,17 @@ class reactor {
   virtual int poll(clock::time_point deadline, int max_events) = 0;
   // Makes a concurrent or the next poll() return at once. Any thread.
   virtual void wake() noexcept = 0;
+  // The backend's own descriptor (epoll, kqueue), readable while events are
+  // waiting: an io_uring worker sleeps on it with a poll request.
+  virtual int descriptor() const noexcept = 0;
 
   // Called once the owning runtime has shut down: nobody polls any more, so
   // a fiber (of another runtime) that would wait here gets a std::logic_error
   // instead of a hang. Handles can still be detached.
   void orphan() noexcept { orphaned_.store(true, std::memory_order_relaxed); }
+  // Throws std::logic_error once orphan() was called: what a wait here, or a
+  // socket call through an io_uring ring of a socket attached here, throws.
+  void check_not_orphaned() const;
 
   // Descriptors attached right now; busy workers poll only when there are any.
   std::size_t attached() const noexcept { return attached_.load(std::memory_order_relaxed); }

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "io/call_deadline.hpp"
+#include "io/uring/ring_call.hpp"
 #include "net/socket_call.hpp"
 #include "net/socket_ops.hpp"
 #include "net/stream_names.hpp"
@@ -105,6 +106,13 @@ ssize_t write_call(stream_kind kind, int fd, std::span<const std::byte> data) no
 std::size_t descriptor_stream::read_once(const socket_fd::use& use, std::span<std::byte> buf,
                                          call_deadline& deadline, const char* what) {
   if (buf.empty()) return 0;
+  if (kind_ == stream_kind::stream_socket) {
+    if (io_ring* ring = current_ring()) {
+      read_drained_ = false;  // the ring waits in the kernel, not in the reactor
+      return ring_transfer(*ring, sock_, use.fd(), io_ring::op_code::recv, buf.data(), buf.size(),
+                           0, deadline, what);
+    }
+  }
   if (std::exchange(read_drained_, false)) {
     wait_or_time_out(sock_, io_dir::read, deadline.get(), what);
   }
@@ -119,6 +127,13 @@ std::size_t descriptor_stream::write_once(const socket_fd::use& use,
                                           std::span<const std::byte> data, call_deadline& deadline,
                                           const char* what) {
   if (data.empty()) return 0;
+  if (kind_ == stream_kind::stream_socket) {
+    if (io_ring* ring = current_ring()) {
+      return ring_transfer(*ring, sock_, use.fd(), io_ring::op_code::send,
+                           const_cast<std::byte*>(data.data()), data.size(), send_flags, deadline,
+                           what);
+    }
+  }
   return retry(sock_, io_dir::write, deadline, what,
                [&] { return write_call(kind_, use.fd(), data); });
 }

@@ -1,5 +1,6 @@
 // socket_fd: references of calls in progress, close, lazy reactor
 // registration, readiness waits. See socket_fd.hpp for the protocol.
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,7 +21,8 @@ socket_fd::socket_fd(socket_fd&& other) noexcept
     : fd_(other.fd_.exchange(-1, std::memory_order_relaxed)),
       state_(other.state_.exchange(0, std::memory_order_relaxed)),
       handle_(other.handle_.exchange(nullptr, std::memory_order_relaxed)),
-      reactor_(std::move(other.reactor_)) {}
+      reactor_(std::move(other.reactor_)),
+      ring_calls_(other.ring_calls_.exchange(false, std::memory_order_relaxed)) {}
 
 socket_fd& socket_fd::operator=(socket_fd&& other) noexcept {
   if (this != &other) {
@@ -30,6 +32,8 @@ socket_fd& socket_fd::operator=(socket_fd&& other) noexcept {
     handle_.store(other.handle_.exchange(nullptr, std::memory_order_relaxed),
                   std::memory_order_relaxed);
     reactor_ = std::move(other.reactor_);
+    ring_calls_.store(other.ring_calls_.exchange(false, std::memory_order_relaxed),
+                      std::memory_order_relaxed);
   }
   return *this;
 }
@@ -63,8 +67,12 @@ void socket_fd::close() noexcept {
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   do {
     if (s & closed_bit) return;  // closed already (or being closed by another thread)
-  } while (!state_.compare_exchange_weak(s, (s | closed_bit) + one_ref, std::memory_order_acq_rel,
+  } while (!state_.compare_exchange_weak(s, (s | closed_bit) + one_ref, std::memory_order_seq_cst,
                                          std::memory_order_relaxed));
+  // Calls in progress may be with the kernel in an io_uring ring, where
+  // nothing but the socket's own end finishes them (begin_ring_call).
+  if (s >= one_ref && ring_calls_.load(std::memory_order_seq_cst))
+    ::shutdown(fd_.load(std::memory_order_relaxed), SHUT_RDWR);
   io_handle* h;
   {
     // A first wait attaching right now either sees the closed bit (and
@@ -74,6 +82,12 @@ void socket_fd::close() noexcept {
   }
   if (h) reactor_->detach(h);  // waiters wake with io_result::closed
   release();
+}
+
+bool socket_fd::begin_ring_call() {
+  if (handle_.load(std::memory_order_acquire)) reactor_->check_not_orphaned();
+  ring_calls_.store(true, std::memory_order_seq_cst);
+  return state_.load(std::memory_order_seq_cst) & closed_bit;
 }
 
 bool socket_fd::wait(io_dir dir, clock::time_point deadline, const char* what, wait_kind kind) {

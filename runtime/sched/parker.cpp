@@ -5,6 +5,7 @@
 
 #include "fiber/sanitizers.hpp"
 #include "io/reactor.hpp"
+#include "io/uring/io_ring.hpp"
 #include "sched/runtime_core.hpp"
 #include "sched/worker.hpp"
 #include "wait/sleep_word.hpp"
@@ -34,7 +35,18 @@ void parker::park_driver(worker& w) {
     full_fence();
     // Fibers woken here are this worker's to run; the others are told by
     // find_work once this worker counts as unparked again.
-    poll_io(w, rt.timers_.next_deadline());  // no_deadline when no timer is queued
+    if (ring_) {
+      // The reactor's readiness wakes the ring (reactor::wake() too: its
+      // eventfd is in the epoll set); then one non-blocking poll takes it.
+      bool readable = ring_->take_reactor_signal();
+      if (!readable) {
+        ring_->sleep(rt.timers_.next_deadline(), true);
+        readable = ring_->take_reactor_signal();
+      }
+      if (readable) poll_io(w, clock::time_point{});
+    } else {
+      poll_io(w, rt.timers_.next_deadline());  // no_deadline when no timer is queued
+    }
     rt.driver_.sleeping.store(false, std::memory_order_relaxed);
   }
   state_.store(empty, std::memory_order_release);
@@ -48,10 +60,14 @@ void parker::park_asleep(worker& w) {
   int expected = empty;
   if (state_.compare_exchange_strong(expected, parked_asleep, std::memory_order_acq_rel)) {
     const clock::time_point deadline = rt.timers_.next_deadline();  // no_deadline: no timer
-    do {
-      sleep_while(state_, parked_asleep, deadline);
-    } while (state_.load(std::memory_order_acquire) == parked_asleep &&
-             (deadline == no_deadline || clock::now() < deadline));
+    if (ring_) {
+      ring_->sleep(deadline, false);  // once: a completion ends it too, and its fiber runs next
+    } else {
+      do {
+        sleep_while(state_, parked_asleep, deadline);
+      } while (state_.load(std::memory_order_acquire) == parked_asleep &&
+               (deadline == no_deadline || clock::now() < deadline));
+    }
   }
   state_.store(empty, std::memory_order_release);
 }
@@ -59,7 +75,10 @@ void parker::park_asleep(worker& w) {
 void parker::unpark() noexcept {
   switch (state_.exchange(notified, std::memory_order_acq_rel)) {
     case parked_asleep:
-      wake_one(state_);  // after the exchange: no lost wake (sleep_word.hpp)
+      // After the exchange: no lost wake (sleep_word.hpp; the ring's eventfd
+      // keeps a count until its read is armed).
+      if (ring_) ring_->wake();
+      else wake_one(state_);
       break;
     case parked_driver:
       reactor_.wake();

@@ -22,6 +22,12 @@
 //   unpark(): any -> notified; a parked_asleep sleeper is woken by wake_one
 //             on `state_`, a parked_driver sleeper by reactor::wake()
 //
+// With the io_uring backend (io/uring/io_ring.hpp) every parked worker
+// sleeps in its own ring instead, so the completions of its fibers'
+// operations wake it: the driver with a poll request on the reactor's
+// descriptor in the ring, the others with the ring alone; unpark() of an
+// asleep worker writes the ring's wake eventfd instead of a futex wake.
+//
 // Invariants:
 //  * Only the holder of the driver seat (`driver_seat::busy`) calls
 //    reactor::poll(), blocking or not; at most one worker holds it.
@@ -47,6 +53,7 @@
 
 namespace spindle::detail {
 
+class io_ring;
 class reactor;
 class runtime_core;
 class worker;
@@ -66,6 +73,9 @@ class parker {
   explicit parker(reactor& r) noexcept : reactor_(r) {}
   parker(const parker&) = delete;
   parker& operator=(const parker&) = delete;
+
+  // The io_uring backend: park in `r` from now on. Before the worker starts.
+  void sleep_in(io_ring* r) noexcept { ring_ = r; }
 
   // Owner only: sleeps until unpark(), IO (as the driver) or the runtime's
   // nearest timer, then fires the due timers. Returns at once if an unpark()
@@ -93,6 +103,7 @@ class parker {
   static void poll_io(worker& w, clock::time_point deadline) noexcept;
 
   reactor& reactor_;  // the runtime's; outlives the workers
+  io_ring* ring_ = nullptr;  // the worker's, with the io_uring backend
   std::atomic<int> state_{empty};
 };
 

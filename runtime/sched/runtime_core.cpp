@@ -11,6 +11,8 @@
 #include "fiber/join.hpp"
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack_overflow.hpp"
+#include "io/io_backend.hpp"
+#include "io/uring/io_ring.hpp"
 #include "observe/dump_on_signal.hpp"
 #include "observe/stall_monitor.hpp"
 #include "sched/context.hpp"
@@ -53,6 +55,7 @@ runtime_core::runtime_core(const options& opts)
   for (std::size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<worker>(*this, static_cast<std::uint32_t>(i)));
   try {
+    io_ = start_rings(pick_io_backend(opts.io), opts.io, workers_, reactor_->descriptor());
     if (opts.stall_threshold.count() > 0)
       monitor_ = std::make_unique<stall_monitor>(*this, opts.stall_threshold, opts.on_stall);
     for (auto& w : workers_) w->start();
@@ -112,6 +115,8 @@ void runtime_core::notify_work() noexcept {
 //  2. The calling thread adopts worker 0 (its queues, its stack cache) and
 //     becomes the only thread that runs fibers (with an alternate signal
 //     stack, so that a stack overflow is still reported by name).
+//     Operations left in the io_uring rings are cancelled and reaped, which
+//     wakes their fibers (io_ring::drain).
 //  3. Fibers that never started are destroyed without running; their joiners
 //     get an exception (run_all_runnable). Every suspended fiber is then
 //     cancelled, newest first (children before the parents that usually own
@@ -140,6 +145,10 @@ void runtime_core::shut_down() {
   bind_scheduler_context(host.sched_san);
   stack_overflow_guard overflow_report;  // this thread now runs fibers: an alternate signal stack
 
+  // Operations still in the rings (their owners' exit cancelled those they
+  // submitted) end, so their fibers wake and unwind like the rest.
+  for (auto& w : workers_)
+    if (w->ring) w->ring->drain();
   run_all_runnable(host);  // unstarted fibers are discarded, started ones resume and unwind
   cancel_suspended(host);
   blocking_.stop();  // waits for calls in progress (their fibers no longer wait for them)

@@ -39,6 +39,7 @@
 
 namespace spindle {
 struct options;
+enum class io_backend : std::uint8_t;
 }  // namespace spindle
 
 namespace spindle::detail {
@@ -98,6 +99,7 @@ class runtime_core {
   }
 
   std::size_t worker_count() const noexcept { return workers_.size(); }
+  io_backend io() const noexcept { return io_; }
 
   // True if one of this runtime's workers is running the fiber `o` names
   // (owner_running, sync/caller_id.cpp): a relaxed load per worker.
@@ -184,6 +186,8 @@ class runtime_core {
   global_queue global_;
   idle_set idle_;
   std::vector<std::unique_ptr<worker>> workers_;
+  // options::io as resolved (io/io_backend.hpp); set before the workers start.
+  io_backend io_{};
   fiber_registry registry_;
   blocking_pool blocking_;
   // options::stall_threshold (null when 0): made before the workers start,

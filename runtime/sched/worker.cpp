@@ -10,6 +10,7 @@
 
 #include "fiber/fiber_switch.hpp"
 #include "fiber/stack_overflow.hpp"
+#include "io/uring/io_ring.hpp"
 #include "observe/stall_monitor.hpp"
 #include "sched/runtime_core.hpp"
 #include "sched/thread_start.hpp"
@@ -38,6 +39,18 @@ void bind_scheduler_context(sanitizer_context& san) noexcept {
 
 worker::worker(runtime_core& r, std::uint32_t i)
     : rt(r), index(i), rng{0x9E3779B97F4A7C15ull * (i + 1)}, parker_(*r.reactor_) {}
+
+worker::~worker() = default;
+
+void worker::use_ring(std::unique_ptr<io_ring> r) noexcept {
+  ring = std::move(r);
+  parker_.sleep_in(ring.get());
+}
+
+void worker::flush_ring() noexcept {
+  ring->flush();
+  if (std::exchange(polled_work, false)) rt.notify_work();
+}
 
 void worker::start() { thread_ = start_thread([this] { run(); }); }
 
@@ -101,6 +114,7 @@ fiber* worker::periodic_check() noexcept {
   coarse_now = now.time_since_epoch().count();
   if (!rt.timers_.empty()) rt.timers_.fire_due(now);
   parker::poll_io_nonblocking(*this);
+  if (ring && ring->busy()) flush_ring();  // requests queued behind fibers that keep running
   fiber* f;
   return rt.global_.try_pop(f) ? f : nullptr;
 }
@@ -181,6 +195,12 @@ fiber* worker::find_work() {
   for (;;) {
     if (rt.stopping()) return nullptr;
     if (fiber* f = next_local()) return found(f);
+    // Out of fibers: the requests they queued go to the kernel in one call,
+    // and what completed meanwhile runs next.
+    if (ring && ring->busy()) {
+      flush_ring();
+      if (fiber* f = next_local()) return found(f);
+    }
     if (!rt.timers_.empty()) rt.timers_.fire_due(clock::now());
     if (fiber* f = take_global()) return found(f);
     // No reactor poll here: an idle worker that finds nothing to steal parks,

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <spindle/detail/caller_id.hpp>
 #include <spindle/detail/fast_random.hpp>
 #include <spindle/detail/waiter.hpp>
@@ -31,6 +32,7 @@
 
 namespace spindle::detail {
 
+class io_ring;
 class runtime_core;
 
 // What the next context does to the fiber that just switched away, once it
@@ -60,6 +62,7 @@ struct alignas(64) worker_counters {
 class worker {
  public:
   worker(runtime_core& rt, std::uint32_t index);
+  ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
@@ -95,6 +98,10 @@ class worker {
   // Wakes the worker if it is parked (or makes its next park return at once).
   void unpark() noexcept { parker_.unpark(); }
 
+  // The io_uring backend: this worker's ring, and the worker parks in it
+  // (io/uring/io_ring.hpp). Before start(), by the runtime.
+  void use_ring(std::unique_ptr<io_ring> r) noexcept;
+
   // A finished fiber is off its stack: the stack goes back to the pool (warm,
   // for the next spawn) and the run's reference is dropped.
   void release_finished(fiber* f) noexcept;
@@ -117,6 +124,10 @@ class worker {
 
   run_queue local;
   std::atomic<fiber*> runnext{nullptr};
+
+  // The io_uring backend's ring (null with epoll): set before start(), then
+  // used by this worker's thread only, and drained by shutdown.
+  std::unique_ptr<io_ring> ring;
 
   // caller_id() of the running fiber (no_owner in the scheduler loop):
   // written by this worker at every switch, read by spinning mutex lockers to
@@ -176,7 +187,8 @@ class worker {
  private:
   fiber* periodic_check() noexcept;    // every 61st next_local(): timers, IO, global queue
   void push_overflow(fiber* f) noexcept;  // the ring is full
-  fiber* find_work();                  // scheduler loop: local, global, timers, IO, steal; parks
+  fiber* find_work();                  // scheduler loop: local, ring, global, timers, IO, steal; parks
+  void flush_ring() noexcept;          // the ring's queued requests and completions
   fiber* steal() noexcept;
   fiber* take_from_stalled() noexcept;  // serve_stalls
   fiber* take_global() noexcept;

@@ -21,6 +21,13 @@
 // loop around the wait -- try, EAGAIN, wait, try again -- is written once
 // in the library, as retry(), for every socket call.)
 //
+// With the io_uring backend a stream socket's reads and writes are with the
+// kernel while they wait, not in the reactor: close() then also shuts the
+// socket down (shutdown(2), both directions), which ends them (a read sees
+// end of stream, a write EPIPE) so the calls can return and throw
+// operation_canceled. The peer sees the end of the stream at once, as it
+// would once the last call left.
+//
 // Registration with a reactor is lazy: the descriptor is attached to the
 // reactor of the runtime whose fiber first has to wait on it (after an EAGAIN),
 // and stays attached until close(). A socket that never waits never costs an
@@ -126,6 +133,16 @@ class socket_fd {
   bool wait(io_dir dir, clock::time_point deadline, const char* what,
             wait_kind kind = wait_kind::none);
 
+  // Before a read or write through an io_uring ring (io/uring/ring_call.hpp):
+  // notes that such calls are made, so that close() shuts the socket down
+  // (shutdown(2), both directions) to end a call still with the kernel, as a
+  // detach ends a readiness wait; true if the socket is closed already (the
+  // call must not start). A seq_cst store and load, against close()'s
+  // seq_cst read-modify-write and load: one of the two sees the other.
+  // Throws std::logic_error, as a wait does, if the socket is attached to the
+  // reactor of a runtime that is gone.
+  bool begin_ring_call();
+
   // Sleeps until `until`, whatever the descriptor's readiness; a close()
   // meanwhile cuts it short with operation_canceled, as it does a wait.
   // For a back-off: tcp_listener::accept out of descriptors, when the
@@ -147,6 +164,7 @@ class socket_fd {
   mutable std::atomic<std::uint32_t> state_{0};
   mutable std::atomic<io_handle*> handle_{nullptr};
   std::shared_ptr<reactor> reactor_;  // written only under attach_lock_, before handle_
+  std::atomic<bool> ring_calls_{false};  // begin_ring_call() was called: see there
   spinlock attach_lock_;
 };
 

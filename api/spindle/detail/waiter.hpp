@@ -178,6 +178,23 @@ class waiter {
     }
     return r;
   }
+  // For a wait that cannot simply be withdrawn: an operation already handed
+  // to the kernel (io/uring/io_ring.hpp). When the wake is not a notify,
+  // `withdraw` ends the operation and returns true if it completed after
+  // all: the wait then counts as notified and nothing is thrown, so what the
+  // operation did (bytes read) is not lost; the next wait throws instead.
+  // Shutdown (wake::cancelled) unwinds the fiber whatever withdraw says.
+  template <class Withdraw>
+  wake park_withdrawable(wait_reason why, clock::time_point deadline, Withdraw&& withdraw) {
+    const wake r = suspend(why, deadline);
+    if (r != wake::notified) {
+      const bool completed = withdraw();
+      if (r == wake::cancelled) throw fiber_unwind{};  // shutdown unwinds regardless
+      if (completed) return wake::notified;
+      if (r != wake::timed_out) throw_cancelled(r);
+    }
+    return r;
+  }
   // For a wait with nothing to unlink (a sleep, a waiter already claimed by
   // a notifier whose unpark is on the way).
   wake park(wait_reason why, clock::time_point deadline = no_deadline) {
