@@ -78,5 +78,6 @@ void echo(const args&);
 void http(const args&);
 void cancel(const args&);
 void deadline(const args&);
+void file_read(const args&);
 
 }  // namespace bench

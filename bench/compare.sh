@@ -69,12 +69,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-ALL_WORKLOADS="yield spawn skynet fib pingpong mpmc mutex idle sleep cancel deadline stall echo http"
+ALL_WORKLOADS="yield spawn skynet fib pingpong mpmc mutex idle sleep cancel deadline stall file_read echo http"
 NET_WORKLOADS="echo http"
 # Workloads of spindle's own API (cancellation, stalls) that the peers do not implement: in the
 # standard comparison only spindle runs them (the peers are shown as N/A). `deadline` runs on
 # every peer: Go and Tokio implement it, Boost.Fiber exits 3.
-SPINDLE_ONLY_WORKLOADS="cancel stall"
+SPINDLE_ONLY_WORKLOADS="cancel stall file_read"
 IN_STANDARD=no
 QUICK_WORKLOADS="yield pingpong mpmc mutex sleep echo http"
 # The standard comparison: which peers take part in which half (see bench/README.md).

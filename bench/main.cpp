@@ -2,7 +2,7 @@
 //
 // Usage: spindle-bench <workload> [--workers N] [--port P] [--quick]
 // Workloads: yield yield_traced spawn skynet fib pingpong mpmc mutex idle sleep echo http
-//            cancel deadline stall
+//            cancel deadline stall file_read
 // --quick runs cancel and deadline at tiny sizes (a smoke run, not figures).
 #include <cstdio>
 #include <cstdlib>
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
       {"mutex", bench::mutex},       {"idle", bench::idle},   {"sleep", bench::sleep},
       {"echo", bench::echo},         {"http", bench::http},
       {"cancel", bench::cancel},     {"deadline", bench::deadline},
-      {"stall", bench::stall},
+      {"stall", bench::stall},       {"file_read", bench::file_read},
   };
   for (const entry& e : workloads) {
     if (w == e.name) {

@@ -4,6 +4,7 @@
 #include <spindle/cancel.hpp>
 #include <spindle/channel.hpp>
 #include <spindle/fiber_local.hpp>
+#include <spindle/file.hpp>
 #include <spindle/future.hpp>
 #include <spindle/net.hpp>
 #include <spindle/runtime.hpp>

@@ -57,8 +57,8 @@ bool probe_kernel() noexcept {
   if (io_uring_queue_init_params(4, &ring, &p) < 0) return false;  // ENOSYS, EPERM, ENOMEM
   bool ok = (p.features & IORING_FEAT_EXT_ARG) && (p.features & IORING_FEAT_NODROP);
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
-    for (int op : {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_READ, IORING_OP_POLL_ADD,
-                   IORING_OP_ASYNC_CANCEL})
+    for (int op : {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_READ, IORING_OP_WRITE,
+                   IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL})
       ok = ok && io_uring_opcode_supported(probe, op);
     io_uring_free_probe(probe);
   } else {
@@ -134,6 +134,12 @@ int io_ring::call(const request& rq, wait_reason why, clock::time_point deadline
       break;
     case op_code::send:
       io_uring_prep_send(sqe, rq.fd, rq.buf, rq.len, rq.flags);
+      break;
+    case op_code::read_at:
+      io_uring_prep_read(sqe, rq.fd, rq.buf, static_cast<unsigned>(rq.len), rq.offset);
+      break;
+    case op_code::write_at:
+      io_uring_prep_write(sqe, rq.fd, rq.buf, static_cast<unsigned>(rq.len), rq.offset);
       break;
   }
   io_uring_sqe_set_data(sqe, &op);

@@ -61,13 +61,14 @@ class io_ring {
   io_ring& operator=(const io_ring&) = delete;
 
   // What a fiber asks of the ring.
-  enum class op_code : std::uint8_t { recv, send };
+  enum class op_code : std::uint8_t { recv, send, read_at, write_at };
   struct request {
     op_code code;
     int fd;
-    void* buf;
+    void* buf;  // written for recv and read_at, only read for send and write_at
     std::size_t len;
-    int flags;  // recv(2)/send(2) flags
+    int flags = 0;              // recv(2)/send(2) flags
+    std::uint64_t offset = 0;   // read_at, write_at
   };
 
   // On the owner, in a fiber: runs `rq` and returns its result, a count

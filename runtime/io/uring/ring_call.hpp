@@ -36,7 +36,9 @@ inline std::size_t ring_transfer(io_ring& ring, socket_fd& sock, int fd, io_ring
   if (sock.begin_ring_call()) throw_errno(ECANCELED, what);
   const wait_kind kind = code == io_ring::op_code::recv ? wait_kind::io_read : wait_kind::io_write;
   for (;;) {
-    const int r = ring.call({code, fd, buf, len, flags}, {kind, &sock, fd}, deadline.get());
+    const int r =
+        ring.call({.code = code, .fd = fd, .buf = buf, .len = len, .flags = flags}, {kind, &sock, fd},
+                  deadline.get());
     if (r > 0) return static_cast<std::size_t>(r);
     // close() ends a call with the kernel by shutting the socket down: the
     // end of stream or EPIPE that follows is the close's.
