@@ -108,9 +108,13 @@ std::size_t descriptor_stream::read_once(const socket_fd::use& use, std::span<st
   if (buf.empty()) return 0;
   if (kind_ == stream_kind::stream_socket) {
     if (io_ring* ring = current_ring()) {
-      read_drained_ = false;  // the ring waits in the kernel, not in the reactor
-      return ring_transfer(*ring, sock_, use.fd(), io_ring::op_code::recv, buf.data(), buf.size(),
-                           0, deadline, what);
+      // A short read proves the queue empty, as below: the kernel then waits
+      // for data before it tries the next read.
+      const std::size_t n =
+          ring_transfer(*ring, sock_, use.fd(), io_ring::op_code::recv, buf.data(), buf.size(), 0,
+                        deadline, what, std::exchange(read_drained_, false));
+      read_drained_ = drained_after(static_cast<ssize_t>(n), buf.size());
+      return n;
     }
   }
   if (std::exchange(read_drained_, false)) {

@@ -48,7 +48,7 @@ void worker::use_ring(std::unique_ptr<io_ring> r) noexcept {
 }
 
 void worker::flush_ring() noexcept {
-  ring->flush();
+  ring->flush(*this);
   if (std::exchange(polled_work, false)) rt.notify_work();
 }
 
@@ -245,6 +245,13 @@ void call_hook(const std::function<void(std::size_t)>& hook, const char* which,
 fiber* worker::take_from_stalled() noexcept {
   for (auto& v : rt.workers_) {
     if (!v->stalled.load(std::memory_order_relaxed)) continue;
+    // Its fibers' reads and writes: submitted, and their completions
+    // reaped, here (the fibers they wake queue on this spare).
+    if (v->ring && v->ring->busy()) {
+      v->ring->try_flush(*this);
+      if (std::exchange(polled_work, false)) rt.notify_work();
+      if (fiber* f = next_local()) return f;
+    }
     if (fiber* f = v->local.steal_into(local)) return f;
     if (v->runnext.load(std::memory_order_relaxed)) {
       if (fiber* f = v->runnext.exchange(nullptr, std::memory_order_acq_rel)) return f;

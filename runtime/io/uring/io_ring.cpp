@@ -24,8 +24,8 @@ namespace spindle::detail {
 // `owed` counts what the owner still owes the fiber once the door's waiter
 // was claimed by someone else (a deadline, a cancellation, shutdown): the
 // completion (1), plus a cancel request in transit from another thread (1).
-// Whoever brings it to 0 -- the reaper or the request's taker, both on the
-// owner's thread -- unparks the fiber, which parked once to wait for it; it
+// Whoever brings it to 0 -- the reaper or the request's taker, both under
+// the ring's lock -- unparks the fiber, which parked once to wait for it; it
 // reads `res` after that. Before the door's claim, the reaper wakes the
 // fiber through the waiter (try_claim + unpark), as every primitive does.
 struct ring_op {
@@ -127,10 +127,23 @@ io_ring::~io_ring() {
 int io_ring::call(const request& rq, wait_reason why, clock::time_point deadline) {
   ring_op op;
   op.self = owner_.current;
-  io_uring_sqe* sqe = next_sqe();
+  {
+    std::lock_guard<spinlock> g(lock_);
+    io_uring_sqe* sqe = next_sqe();
+    prepare(sqe, rq);
+    io_uring_sqe_set_data(sqe, &op);
+    inflight_.store(inflight_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  const detail::wake r = op.w.park_withdrawable(why, deadline, [&] { return withdraw(op); });
+  if (r == detail::wake::timed_out) return -ETIMEDOUT;
+  return op.res;
+}
+
+void io_ring::prepare(io_uring_sqe* sqe, const request& rq) noexcept {
   switch (rq.code) {
     case op_code::recv:
       io_uring_prep_recv(sqe, rq.fd, rq.buf, rq.len, rq.flags);
+      if (rq.poll_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
       break;
     case op_code::send:
       io_uring_prep_send(sqe, rq.fd, rq.buf, rq.len, rq.flags);
@@ -142,35 +155,30 @@ int io_ring::call(const request& rq, wait_reason why, clock::time_point deadline
       io_uring_prep_write(sqe, rq.fd, rq.buf, static_cast<unsigned>(rq.len), rq.offset);
       break;
   }
-  io_uring_sqe_set_data(sqe, &op);
-  ++inflight_;
-  const detail::wake r = op.w.park_withdrawable(why, deadline, [&] { return withdraw(op); });
-  if (r == detail::wake::timed_out) return -ETIMEDOUT;
-  return op.res;
 }
 
 // The door's waiter was claimed by a deadline, a cancellation or shutdown
 // while the operation is with the kernel (or queued for it). On the fiber,
-// on whichever worker it was woken. Asks for a kernel cancel -- itself on the
-// owner's thread, else through cancel_requests_ -- and parks until the owner
-// has reaped the completion (and taken the request): the kernel may write
-// into the buffer until then. True if the operation completed after all.
+// on whichever worker it was woken. Asks for a kernel cancel -- taken at
+// once on the owner's thread, else by the owner (or the spare) at its next
+// flush or sleep -- and parks until the completion has been reaped and the
+// request taken: the kernel may write into the buffer until then. True if
+// the operation completed after all.
 bool io_ring::withdraw(ring_op& op) noexcept {
   worker& here = *current_worker();
   std::uint32_t owed = op.owed.load(std::memory_order_acquire);
-  if (&here == &owner_) {
-    // The owner reaps only on this thread, so `owed` cannot change meanwhile.
-    if (owed != 0) prepare_cancel(op);
-  } else {
-    while (owed != 0 &&
-           !op.owed.compare_exchange_weak(owed, owed + 1, std::memory_order_acq_rel,
-                                          std::memory_order_acquire)) {
+  while (owed != 0 && !op.owed.compare_exchange_weak(owed, owed + 1, std::memory_order_acq_rel,
+                                                     std::memory_order_acquire)) {
+  }
+  if (owed != 0) {  // the completion is still to come: ask for the cancel
+    op.next_cancel = cancel_requests_.load(std::memory_order_relaxed);
+    while (!cancel_requests_.compare_exchange_weak(op.next_cancel, &op, std::memory_order_release,
+                                                   std::memory_order_relaxed)) {
     }
-    if (owed != 0) {
-      op.next_cancel = cancel_requests_.load(std::memory_order_relaxed);
-      while (!cancel_requests_.compare_exchange_weak(op.next_cancel, &op, std::memory_order_release,
-                                                     std::memory_order_relaxed)) {
-      }
+    if (&here == &owner_) {
+      std::lock_guard<spinlock> g(lock_);
+      take_cancel_requests();
+    } else {
       owner_.unpark();  // it takes requests at its next flush or sleep
     }
   }
@@ -203,7 +211,7 @@ io_uring_sqe* io_ring::next_sqe() noexcept {
   for (;;) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&k_->ring)) return sqe;
     submit();  // the queue is full: hand it over
-    if (io_uring_sq_space_left(&k_->ring) == 0) reap();  // the kernel refused (EBUSY): make room
+    if (io_uring_sq_space_left(&k_->ring) == 0) reap(owner_);  // the kernel refused (EBUSY): make room
   }
 }
 
@@ -226,10 +234,10 @@ void io_ring::submit() noexcept {
 // fiber that spilled to the global queue would wait behind every worker's
 // ring (echo at 1,000 connections: p99 64 ms instead of 8 ms), as
 // reactor::poll's max_events says.
-void io_ring::reap() noexcept {
+void io_ring::reap(worker& here) noexcept {
   io_uring& ring = k_->ring;
   if (io_uring_cq_has_overflow(&ring)) io_uring_get_events(&ring);  // what the kernel held back
-  const std::size_t room = run_queue::capacity - std::min(owner_.local.size(), run_queue::capacity);
+  const std::size_t room = run_queue::capacity - std::min<std::size_t>(here.local.size(), run_queue::capacity);
   const std::size_t limit = std::max<std::size_t>(room, 1);
   unsigned head;
   unsigned seen = 0;
@@ -242,10 +250,10 @@ void io_ring::reap() noexcept {
       wake_armed_ = false;
     } else if (data == tag_reactor) {
       reactor_armed_ = false;
-      reactor_signalled_ = true;
+      reactor_signalled_.store(true, std::memory_order_relaxed);
     } else if (data != tag_cancel) {
       auto* op = reinterpret_cast<ring_op*>(static_cast<std::uintptr_t>(data));
-      --inflight_;
+      inflight_.store(inflight_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
       fiber* self = op->self;
       op->res = cqe->res;
       if (op->w.try_claim(detail::wake::notified)) {
@@ -258,12 +266,23 @@ void io_ring::reap() noexcept {
   io_uring_cq_advance(&ring, seen);
 }
 
-void io_ring::flush() noexcept {
-  owner_.polling = true;  // woken fibers queue in completion order; see worker::polling
+void io_ring::flush(worker& here) noexcept {
+  std::lock_guard<spinlock> g(lock_);
+  flush_locked(here);
+}
+
+void io_ring::try_flush(worker& here) noexcept {
+  if (!lock_.try_lock()) return;
+  flush_locked(here);
+  lock_.unlock();
+}
+
+void io_ring::flush_locked(worker& here) noexcept {
+  here.polling = true;  // woken fibers queue in completion order; see worker::polling
   take_cancel_requests();
   submit();
-  reap();
-  owner_.polling = false;
+  reap(here);
+  here.polling = false;
 }
 
 void io_ring::arm_sleep_requests(bool watch_reactor) noexcept {
@@ -282,6 +301,9 @@ void io_ring::arm_sleep_requests(bool watch_reactor) noexcept {
 }
 
 void io_ring::sleep(clock::time_point deadline, bool watch_reactor) noexcept {
+  // Held while asleep: only the spare's try_flush could want it, and it
+  // serves workers that run fibers, not sleeping ones.
+  std::lock_guard<spinlock> g(lock_);
   owner_.polling = true;
   take_cancel_requests();
   arm_sleep_requests(watch_reactor);
@@ -295,7 +317,7 @@ void io_ring::sleep(clock::time_point deadline, bool watch_reactor) noexcept {
     io_uring_submit_and_wait_timeout(&k_->ring, &cqe, 1, &ts, nullptr);
   }
   // What the wait could not submit (EBUSY) goes at the next flush.
-  reap();
+  reap(owner_);
   owner_.polling = false;
 }
 
@@ -305,15 +327,16 @@ void io_ring::wake() noexcept {
 }
 
 void io_ring::drain() noexcept {
+  std::lock_guard<spinlock> g(lock_);
   take_cancel_requests();
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
   io_uring_sqe_set_data64(sqe, tag_cancel);
   submit();
-  while (inflight_ != 0) {
+  while (inflight_.load(std::memory_order_relaxed) != 0) {
     io_uring_cqe* cqe = nullptr;
     io_uring_wait_cqe(&k_->ring, &cqe);
-    reap();
+    reap(*current_worker());
     take_cancel_requests();
     submit();
   }

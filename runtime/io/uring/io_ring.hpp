@@ -11,12 +11,15 @@
 // while its worker sleeps.
 //
 // Who touches what:
-//  * The ring's queues belong to its worker's thread (the *owner*): only it
-//    prepares, submits and reaps. Without IORING_SETUP_SINGLE_ISSUER, so the
-//    thread that shuts the runtime down may drain a ring whose owner exited.
+//  * The ring's queues belong to its worker (the *owner*), under `lock_`: the
+//    owner prepares, submits and reaps; the stall monitor's spare worker
+//    flushes the ring of a worker stuck in one fiber (try_flush), so its
+//    fibers' reads and writes go on; the thread that shuts the runtime down
+//    drains it. Uncontended otherwise: one lock round trip per request and
+//    per flush. (So no IORING_SETUP_SINGLE_ISSUER.)
 //  * A fiber's operation (ring_op, on the fiber's stack) is prepared on the
 //    owner's thread; the fiber may be woken on any worker and run elsewhere.
-//  * wake() and request_cancel() are for any thread.
+//  * wake() and the cancel requests of withdraw() are for any thread.
 //
 // A parked worker sleeps in its ring (sleep(): one io_uring_enter that
 // submits what is queued and waits), until a completion, wake() (an eventfd
@@ -36,6 +39,8 @@
 #include <cstdint>
 #include <memory>
 #include <spindle/detail/clock.hpp>
+#include <spindle/detail/spinlock.hpp>
+#include <spindle/detail/thread_safety.hpp>
 #include <spindle/detail/waiter.hpp>
 #include <utility>
 
@@ -69,6 +74,10 @@ class io_ring {
     std::size_t len;
     int flags = 0;              // recv(2)/send(2) flags
     std::uint64_t offset = 0;   // read_at, write_at
+    // recv: the socket is most likely empty (the last read stopped short),
+    // so the kernel waits for data before it tries (IORING_RECVSEND_POLL_FIRST)
+    // instead of failing one attempt first.
+    bool poll_first = false;
   };
 
   // On the owner, in a fiber: runs `rq` and returns its result, a count
@@ -78,20 +87,27 @@ class io_ring {
   // the operation completed after all.
   int call(const request& rq, wait_reason why, clock::time_point deadline);
 
-  // Owner: whether flush() has anything to do.
+  // Whether flush() has anything to do. Any thread; a hint.
   bool busy() const noexcept {
-    return inflight_ != 0 || cancel_requests_.load(std::memory_order_relaxed);
+    return inflight_.load(std::memory_order_relaxed) != 0 ||
+           cancel_requests_.load(std::memory_order_relaxed);
   }
-  // Owner: hands queued requests to the kernel and reaps completions; the
-  // fibers they wake go to the owner's run queue (worker::polling).
-  void flush() noexcept;
+  // On `here`'s thread (the owner, or the spare serving it): hands queued
+  // requests to the kernel and reaps completions; the fibers they wake go
+  // to `here`'s run queue (worker::polling).
+  void flush(worker& here) noexcept;
+  // The same, unless another thread holds the ring (the spare, for a
+  // stalled owner).
+  void try_flush(worker& here) noexcept;
   // Owner, parking: flush(), then waits until a completion, wake(),
   // `deadline` (no_deadline: none), or, if `watch_reactor`, the reactor's
   // descriptor turning readable; reaps.
   void sleep(clock::time_point deadline, bool watch_reactor) noexcept;
   // Owner: true once if the reactor's descriptor turned readable (the poll
   // request armed by sleep() completed) since the last call.
-  bool take_reactor_signal() noexcept { return std::exchange(reactor_signalled_, false); }
+  bool take_reactor_signal() noexcept {
+    return reactor_signalled_.exchange(false, std::memory_order_relaxed);
+  }
   // Any thread: makes a sleep() in progress, or the next one, return.
   void wake() noexcept;
 
@@ -106,26 +122,30 @@ class io_ring {
   io_ring(worker& owner, int reactor_fd, std::unique_ptr<kernel_ring> k, int wake_fd) noexcept;
 
   bool withdraw(ring_op& op) noexcept;  // the fiber, on any worker: see io_ring.cpp
-  // The rest: owner only.
-  void prepare_cancel(ring_op& op) noexcept;
-  void take_cancel_requests() noexcept;
-  io_uring_sqe* next_sqe() noexcept;  // submits (and reaps) to make room when the queue is full
-  void submit() noexcept;
-  void reap() noexcept;
-  void arm_sleep_requests(bool watch_reactor) noexcept;
+  void flush_locked(worker& here) noexcept SPINDLE_REQUIRES(lock_);
+  static void prepare(io_uring_sqe* sqe, const request& rq) noexcept;
+  void prepare_cancel(ring_op& op) noexcept SPINDLE_REQUIRES(lock_);
+  void take_cancel_requests() noexcept SPINDLE_REQUIRES(lock_);
+  // Submits (and reaps) to make room when the queue is full.
+  io_uring_sqe* next_sqe() noexcept SPINDLE_REQUIRES(lock_);
+  void submit() noexcept SPINDLE_REQUIRES(lock_);
+  void reap(worker& here) noexcept SPINDLE_REQUIRES(lock_);
+  void arm_sleep_requests(bool watch_reactor) noexcept SPINDLE_REQUIRES(lock_);
 
   worker& owner_;
   const int reactor_fd_;
   const int wake_fd_;
-  std::unique_ptr<kernel_ring> k_;
-  // Owner only.
-  std::size_t inflight_ = 0;  // operations queued or submitted, not reaped yet
-  bool wake_armed_ = false;   // a read of wake_fd_ is pending in the ring
-  bool reactor_armed_ = false;       // a poll of reactor_fd_ is pending
-  bool reactor_signalled_ = false;   // that poll completed
-  std::uint64_t wake_count_ = 0;     // the pending read's buffer
-  // Operations whose fibers, on other threads, asked for a kernel cancel
-  // (a Treiber stack; the owner takes the whole stack at once).
+  std::unique_ptr<kernel_ring> k_;  // its queues: under lock_
+  spinlock lock_;
+  // Operations queued or submitted, not reaped yet: changed under lock_,
+  // read by busy() without it.
+  std::atomic<std::size_t> inflight_{0};
+  bool wake_armed_ SPINDLE_GUARDED_BY(lock_) = false;     // a read of wake_fd_ is pending
+  bool reactor_armed_ SPINDLE_GUARDED_BY(lock_) = false;  // a poll of reactor_fd_ is pending
+  std::atomic<bool> reactor_signalled_{false};            // that poll completed
+  std::uint64_t wake_count_ = 0;  // the pending read's buffer (the kernel writes it)
+  // Operations whose fibers asked for a kernel cancel (a Treiber stack;
+  // whoever holds lock_ takes the whole stack at once).
   std::atomic<ring_op*> cancel_requests_{nullptr};
 };
 

@@ -12,7 +12,8 @@ bool io_ring::supported() noexcept { return false; }
 std::unique_ptr<io_ring> io_ring::create(worker&, int) { return nullptr; }
 io_ring::~io_ring() = default;
 int io_ring::call(const request&, wait_reason, clock::time_point) { return -ENOSYS; }
-void io_ring::flush() noexcept {}
+void io_ring::flush(worker&) noexcept {}
+void io_ring::try_flush(worker&) noexcept {}
 void io_ring::sleep(clock::time_point, bool) noexcept {}
 void io_ring::wake() noexcept {}
 void io_ring::drain() noexcept {}
