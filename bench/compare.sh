@@ -11,6 +11,10 @@
 #                       connections, workloads "yield pingpong mpmc mutex sleep echo http";
 #                       explicit --runs/--seconds/--echo-conns/--workloads still win
 #   --markdown          print the tables as Markdown (with the command, commit and machine)
+#   --syscalls          also count the servers' system calls per request (echo_srv_syscalls_c<C>,
+#                       http_srv_syscalls) with perf's raw_syscalls:sys_enter tracepoint; the
+#                       tracepoint slows every system call a little, so the CPU figures of a run
+#                       with it are not comparable with one without
 #   --hog N             N busy-looping neighbour processes for the whole comparison (0)
 #   --peers "P ..."     standard comparison only: the peers to include (go tokio boost epoll nginx)
 #   --seconds S         echo/http load window per measurement (5; --quick: 2)
@@ -102,7 +106,7 @@ usage() { # no argument: the whole header on stdout; with a message: synopsis + 
 # --quick and explicit options may come in any order.
 RUNS="" WORKLOADS="" LOAD_SECONDS="" ECHO_CONNS=""
 QUICK=no MARKDOWN=no TSV="" WORKERS="" PORT_BASE=19000 LOAD_THREADS=1 LOGDIR="" CPU_TIMEOUT=300
-HOG=0 PEERS=""
+HOG=0 PEERS="" SYSCALLS=no SYSCALL_PERF="" SYSCALL_COUNT=""
 NAMES=() CMDS=()
 
 # value of option $1 given as "$1 V" or "$1=V"; sets OPTVAL and OPTSHIFT
@@ -139,6 +143,7 @@ parse_args() {
 		case $opt in
 		--quick) QUICK=yes; shift; continue ;;
 		--markdown) MARKDOWN=yes; shift; continue ;;
+		--syscalls) SYSCALLS=yes; shift; continue ;;
 		-h | --help) usage ;;
 		--runs | --workloads | --tsv | --workers | --seconds | --port-base | --load-threads | \
 			--hog | --timeout | --echo-conns | --logdir | --peers)
@@ -548,6 +553,34 @@ add_server_metrics() { # file rps_metric prefix ticks_before ticks_after parks_b
 	add_per_request_metric "$1" "$2" "${3}_parks" "$6" "$7" 1 %.4f parks/req
 }
 
+# --syscalls: perf counts the system calls of every thread of the server's processes while the
+# load runs; stop_syscall_count sets SYSCALL_COUNT (empty without --syscalls, or if perf failed).
+# Not in a $(...): it waits for perf, a child of this shell.
+start_syscall_count() { # perf output file
+	SYSCALL_PERF="" SYSCALL_COUNT=""
+	[[ $SYSCALLS == yes ]] || return 0
+	local pids
+	pids=$(server_pids | paste -sd, -)
+	[[ -n $pids ]] || return 0
+	perf stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$1" >/dev/null 2>&1 &
+	SYSCALL_PERF=$!
+	sleep 0.2 # attached before the load starts
+}
+
+stop_syscall_count() { # perf output file
+	[[ -n $SYSCALL_PERF ]] || return 0
+	kill -INT "$SYSCALL_PERF" 2>/dev/null || true
+	wait "$SYSCALL_PERF" 2>/dev/null || true
+	SYSCALL_PERF=""
+	SYSCALL_COUNT=$(awk -F, '$3 == "raw_syscalls:sys_enter" && $1 ~ /^[0-9]+$/ { print $1 }' "$1" 2>/dev/null || true)
+}
+
+# appends <prefix>_syscalls per request when a count was taken
+add_syscall_metric() { # file rps_metric prefix count
+	[[ -n $4 ]] || return 0
+	add_per_request_metric "$1" "$2" "${3}_syscalls" 0 "$4" 1 %.3f calls/req
+}
+
 server_alive() {
 	[[ -n $SERVER_PID ]] && pid_running "$SERVER_PID"
 }
@@ -576,14 +609,17 @@ run_echo() { # run index
 	begin_server echo "$run" "$i" "$base" || return 0
 	for c in $ECHO_CONNS; do
 		sfx=_c$c
+		start_syscall_count "$base.c$c.perf"
 		t0=$(server_cpu_ticks)
 		k0=$(server_parks)
 		run_client "$base.c$c.out" "$base.c$c.err" timeout -k 5 $((LOAD_SECONDS + 90)) \
 			"$ECHO_LOAD" --port "$PORT" --connections "$c" --seconds "$LOAD_SECONDS" --threads "$LOAD_THREADS"
 		t1=$(server_cpu_ticks)
 		k1=$(server_parks)
+		stop_syscall_count "$base.c$c.perf"
 		if [[ $RC -eq 0 ]] && server_alive; then
 			add_server_metrics "$base.c$c.out" echo_rps echo_srv "$t0" "$t1" "$k0" "$k1"
+			add_syscall_metric "$base.c$c.out" echo_rps "echo_srv" "$SYSCALL_COUNT"
 			record_metrics "$base.c$c.out" "$sfx" ok echo "$run" "$name"
 			if [[ $NMETRICS -eq 0 ]]; then
 				record echo "$run" "$name" "echo_rps$sfx" '' '' FAILED "no output from echo_load"
@@ -636,14 +672,17 @@ run_http() { # run index
 	local run=$1 i=$2 name=${NAMES[$2]} base t0 t1 k0 k1 errs why=""
 	base=$LOGDIR_PHASE/http.$run.$name
 	begin_server http "$run" "$i" "$base" || return 0
+	start_syscall_count "$base.perf"
 	t0=$(server_cpu_ticks)
 	k0=$(server_parks)
 	run_client "$base.wrk.out" "$base.wrk.err" timeout -k 5 $((LOAD_SECONDS + 60)) \
 		"$WRK" -t1 -c"$HTTP_CONNS" -d"${LOAD_SECONDS}s" --latency "http://127.0.0.1:$PORT/"
 	t1=$(server_cpu_ticks)
 	k1=$(server_parks)
+	stop_syscall_count "$base.perf"
 	wrk_parse "$base.wrk.out" >"$base.out"
 	add_server_metrics "$base.out" http_rps http_srv "$t0" "$t1" "$k0" "$k1"
+	add_syscall_metric "$base.out" http_rps http_srv "$SYSCALL_COUNT"
 	errs=$(awk '$1=="http_errors"{print $2}' "$base.out")
 	grep -q '^http_rps ' "$base.out" || why="no Requests/sec from wrk (exit $RC)"
 	[[ ${errs:-0} -eq 0 ]] || why="wrk reported $errs errors"
@@ -704,6 +743,7 @@ summarize() {
 		if (u ~ /^(KiB|KB|kB|kb|MiB|MB|B|bytes)$/ || m ~ /_kb$/) return "smaller|larger"
 		if (m ~ /_cpu_/) return "less CPU|more CPU"
 		if (m ~ /_parks/) return "fewer parks|more parks"
+		if (m ~ /_syscalls/) return "fewer calls|more calls"
 		return "faster|slower"
 	}
 	function cell(w, m, p,   r, nf) {
@@ -755,7 +795,7 @@ summarize() {
 		legend(sprintf("medians of %d run(s) per program", runs))
 		if (np > 1) {
 			legend(sprintf("ratio columns \"%s vs X\" = %s'"'"'s speed / X'"'"'s speed: \"R x faster\" = %s is R times faster than X, \"R x slower\" = R times slower", P[1], P[1], P[1]))
-			legend("(smaller/larger: memory; better/worse: speedup; less/more CPU: server CPU time per request; fewer/more parks: server threads going to sleep per request)")
+			legend("(smaller/larger: memory; better/worse: speedup; less/more CPU: server CPU time per request; fewer/more parks: server threads going to sleep per request; fewer/more calls: server system calls per request)")
 		}
 		if (anyfail) legend(sym("!") " = some runs FAILED, median of the others; " sym("FAILED") " = every run failed (see the log directory)")
 		if (anyna) legend(sym("N/A") " = the program does not implement the workload (exit 3)")
