@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <spindle/cancel.hpp>
@@ -41,6 +42,7 @@ transfer on_blocking_pool(int fd, io_ring::op_code code, std::span<std::byte> bu
                           std::uint64_t offset) {
   const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return {-1, errno};
+  buf = buf.first(std::min(buf.size(), io_ring::max_request_bytes));  // a short count, as pread
   std::vector<std::byte> copy(buf.size());
   if (code == io_ring::op_code::write_at) std::memcpy(copy.data(), buf.data(), buf.size());
   struct done {
@@ -105,11 +107,21 @@ file file::open(const std::string& path, int flags, mode_t mode) {
 
 std::size_t file::read_at(std::span<std::byte> buf, std::uint64_t offset) {
   throw_if_cancelled_in_fiber();
+  const std::string what = what_of("read_at", path_);
   if (buf.empty()) {
-    const detail::socket_fd::use use(fd_, what_of("read_at", path_).c_str());
+    const detail::socket_fd::use use(fd_, what.c_str());
     return 0;
   }
-  return transfer_once(fd_, io_ring::op_code::read_at, buf, offset, what_of("read_at", path_));
+  // Until the buffer is full or the file ends: one read may stop short of
+  // either (a buffer over max_request_bytes, a signal).
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    const std::size_t n =
+        transfer_once(fd_, io_ring::op_code::read_at, buf.subspan(done), offset + done, what);
+    if (n == 0) break;
+    done += n;
+  }
+  return done;
 }
 
 void file::write_at(std::span<const std::byte> data, std::uint64_t offset) {

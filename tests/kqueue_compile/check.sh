@@ -14,3 +14,7 @@ echo "kqueue_reactor.cpp: compile check passed"
 "${CXX:-c++}" -std=c++20 -fsyntax-only -Wall -Wextra -Werror \
   -I "$root/api" -I "$root/runtime" "$root/runtime/wait/sleep_word_portable.cpp"
 echo "sleep_word_portable.cpp: compile check passed"
+# spindle built without liburing (not Linux): the io_uring backend's stub.
+"${CXX:-c++}" -std=c++20 -fsyntax-only -Wall -Wextra -Werror \
+  -I "$root/api" -I "$root/runtime" "$root/runtime/io/uring/io_ring_unavailable.cpp"
+echo "io_ring_unavailable.cpp: compile check passed"

@@ -140,19 +140,20 @@ int io_ring::call(const request& rq, wait_reason why, clock::time_point deadline
 }
 
 void io_ring::prepare(io_uring_sqe* sqe, const request& rq) noexcept {
+  const auto len = static_cast<unsigned>(std::min(rq.len, max_request_bytes));
   switch (rq.code) {
     case op_code::recv:
-      io_uring_prep_recv(sqe, rq.fd, rq.buf, rq.len, rq.flags);
+      io_uring_prep_recv(sqe, rq.fd, rq.buf, len, rq.flags);
       if (rq.poll_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
       break;
     case op_code::send:
-      io_uring_prep_send(sqe, rq.fd, rq.buf, rq.len, rq.flags);
+      io_uring_prep_send(sqe, rq.fd, rq.buf, len, rq.flags);
       break;
     case op_code::read_at:
-      io_uring_prep_read(sqe, rq.fd, rq.buf, static_cast<unsigned>(rq.len), rq.offset);
+      io_uring_prep_read(sqe, rq.fd, rq.buf, len, rq.offset);
       break;
     case op_code::write_at:
-      io_uring_prep_write(sqe, rq.fd, rq.buf, static_cast<unsigned>(rq.len), rq.offset);
+      io_uring_prep_write(sqe, rq.fd, rq.buf, len, rq.offset);
       break;
   }
 }

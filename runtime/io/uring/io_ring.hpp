@@ -65,6 +65,11 @@ class io_ring {
   io_ring(const io_ring&) = delete;
   io_ring& operator=(const io_ring&) = delete;
 
+  // A request's length is 32 bits in the kernel: a larger buffer is read or
+  // written at most this much at a time (a short count, which recv, send and
+  // the file calls' loops take as they take any other).
+  static constexpr std::size_t max_request_bytes = std::size_t{1} << 30;
+
   // What a fiber asks of the ring.
   enum class op_code : std::uint8_t { recv, send, read_at, write_at };
   struct request {

@@ -3,6 +3,8 @@
 // and none of the other members is ever called.
 #include "io/uring/io_ring.hpp"
 
+#include <cerrno>
+
 namespace spindle::detail {
 
 struct ring_op {};
