@@ -288,3 +288,43 @@ TEST(Ring, ARuntimeDestroyedWithReadsInFlight) {
     EXPECT_EQ(as_string(buf), "x");
   }
 }
+
+// A datagram receive with the kernel, cancelled: the next datagram arrives
+// whole, with its sender's address; close() ends a receive with the kernel.
+TEST(Ring, DatagramsCancelledAndClosed) {
+  std::optional<spindle::runtime> ring;
+  if (!make_ring_runtime(ring)) GTEST_SKIP() << no_ring;
+  spindle::runtime& rt = *ring;
+  using spindle::net::udp_socket;
+  auto any = spindle::net::endpoint::parse("127.0.0.1:0");
+  auto a = udp_socket::bind(any);
+  auto b = udp_socket::bind(any);
+  std::atomic<bool> entered{false};
+  auto receiver = rt.spawn([&] {
+    std::array<std::byte, 64> buf{};
+    entered = true;
+    EXPECT_THROW(b.recv_from(buf), spindle::cancelled);
+  });
+  while (!entered) std::this_thread::yield();
+  std::this_thread::sleep_for(2ms);
+  receiver.cancel();
+  receiver.join();
+  rt.block_on([&] {
+    EXPECT_EQ(a.send_to("datagram", b.local_endpoint()), 8u);
+    std::array<std::byte, 64> buf{};
+    auto [n, from] = b.recv_from(buf);
+    EXPECT_EQ(as_string(std::span(buf).first(n)), "datagram");
+    EXPECT_EQ(from, a.local_endpoint());
+  });
+  entered = false;
+  auto closed = rt.spawn([&] {
+    std::array<std::byte, 64> buf{};
+    entered = true;
+    EXPECT_EQ(spindle::test::error_code_of([&] { b.recv_from(buf); }),
+              std::errc::operation_canceled);
+  });
+  while (!entered) std::this_thread::yield();
+  std::this_thread::sleep_for(2ms);
+  b.close();
+  closed.join();
+}

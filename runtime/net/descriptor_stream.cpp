@@ -110,9 +110,13 @@ std::size_t descriptor_stream::read_once(const socket_fd::use& use, std::span<st
     if (io_ring* ring = current_ring()) {
       // A short read proves the queue empty, as below: the kernel then waits
       // for data before it tries the next read.
-      const std::size_t n =
-          ring_transfer(*ring, sock_, use.fd(), io_ring::op_code::recv, buf.data(), buf.size(), 0,
-                        deadline, what, std::exchange(read_drained_, false));
+      const std::size_t n = ring_transfer(*ring, sock_,
+                                          {.code = io_ring::op_code::recv,
+                                           .fd = use.fd(),
+                                           .buf = buf.data(),
+                                           .len = buf.size(),
+                                           .poll_first = std::exchange(read_drained_, false)},
+                                          deadline, what);
       read_drained_ = drained_after(static_cast<ssize_t>(n), buf.size());
       return n;
     }
@@ -133,9 +137,14 @@ std::size_t descriptor_stream::write_once(const socket_fd::use& use,
   if (data.empty()) return 0;
   if (kind_ == stream_kind::stream_socket) {
     if (io_ring* ring = current_ring()) {
-      return ring_transfer(*ring, sock_, use.fd(), io_ring::op_code::send,
-                           const_cast<std::byte*>(data.data()), data.size(), send_flags, deadline,
-                           what);
+      // The buffer is only read: the request's pointer is not const for recv's sake.
+      return ring_transfer(*ring, sock_,
+                           {.code = io_ring::op_code::send,
+                            .fd = use.fd(),
+                            .buf = const_cast<std::byte*>(data.data()),
+                            .len = data.size(),
+                            .flags = send_flags},
+                           deadline, what);
     }
   }
   return retry(sock_, io_dir::write, deadline, what,

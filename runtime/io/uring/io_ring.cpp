@@ -57,8 +57,8 @@ bool probe_kernel() noexcept {
   if (io_uring_queue_init_params(4, &ring, &p) < 0) return false;  // ENOSYS, EPERM, ENOMEM
   bool ok = (p.features & IORING_FEAT_EXT_ARG) && (p.features & IORING_FEAT_NODROP);
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
-    for (int op : {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_READ, IORING_OP_WRITE,
-                   IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL})
+    for (int op : {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_RECVMSG, IORING_OP_SENDMSG,
+                   IORING_OP_READ, IORING_OP_WRITE, IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL})
       ok = ok && io_uring_opcode_supported(probe, op);
     io_uring_free_probe(probe);
   } else {
@@ -148,6 +148,13 @@ void io_ring::prepare(io_uring_sqe* sqe, const request& rq) noexcept {
       break;
     case op_code::send:
       io_uring_prep_send(sqe, rq.fd, rq.buf, len, rq.flags);
+      break;
+    case op_code::recvmsg:
+      io_uring_prep_recvmsg(sqe, rq.fd, static_cast<msghdr*>(rq.buf), static_cast<unsigned>(rq.flags));
+      break;
+    case op_code::sendmsg:
+      io_uring_prep_sendmsg(sqe, rq.fd, static_cast<const msghdr*>(rq.buf),
+                            static_cast<unsigned>(rq.flags));
       break;
     case op_code::read_at:
       io_uring_prep_read(sqe, rq.fd, rq.buf, len, rq.offset);

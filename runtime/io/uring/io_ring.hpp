@@ -71,12 +71,14 @@ class io_ring {
   static constexpr std::size_t max_request_bytes = std::size_t{1} << 30;
 
   // What a fiber asks of the ring.
-  enum class op_code : std::uint8_t { recv, send, read_at, write_at };
+  // recvmsg/sendmsg: one datagram, its address in `msg` (datagram sockets).
+  enum class op_code : std::uint8_t { recv, send, recvmsg, sendmsg, read_at, write_at };
   struct request {
-    op_code code;
-    int fd;
-    void* buf;  // written for recv and read_at, only read for send and write_at
-    std::size_t len;
+    op_code code{};
+    int fd = -1;
+    void* buf = nullptr;  // written for recv and read_at, only read for send and write_at;
+                          // for recvmsg and sendmsg, the msghdr (on the caller's stack)
+    std::size_t len = 0;  // not for recvmsg and sendmsg (the msghdr's iovec says it)
     int flags = 0;              // recv(2)/send(2) flags
     std::uint64_t offset = 0;   // read_at, write_at
     // recv: the socket is most likely empty (the last read stopped short),

@@ -25,22 +25,19 @@ inline io_ring* current_ring() noexcept {
   return w->ring.get();
 }
 
-// Runs one recv or send of `sock` (inside its socket_fd::use, whose `fd`)
-// through `ring`; returns the count (0: end of stream, for a read). Throws
+// Runs one request on `sock` (inside its socket_fd::use, whose descriptor
+// `rq.fd` is) through `ring`; returns the count (0: end of stream for a
+// stream read, an empty datagram for a datagram one). Throws
 // std::system_error as retry() does: timed_out once `deadline` has passed,
 // operation_canceled if the socket is (or gets) closed, the call's error
 // otherwise (prefixed `what`); std::logic_error as socket_fd::wait.
-// `poll_first`: see io_ring::request.
-inline std::size_t ring_transfer(io_ring& ring, socket_fd& sock, int fd, io_ring::op_code code,
-                                 void* buf, std::size_t len, int flags, call_deadline& deadline,
-                                 const char* what, bool poll_first = false) {
+inline std::size_t ring_transfer(io_ring& ring, socket_fd& sock, const io_ring::request& rq,
+                                 call_deadline& deadline, const char* what) {
   if (sock.begin_ring_call()) throw_errno(ECANCELED, what);
-  const wait_kind kind = code == io_ring::op_code::recv ? wait_kind::io_read : wait_kind::io_write;
+  const bool reads = rq.code == io_ring::op_code::recv || rq.code == io_ring::op_code::recvmsg;
+  const wait_kind kind = reads ? wait_kind::io_read : wait_kind::io_write;
   for (;;) {
-    const int r =
-        ring.call({.code = code, .fd = fd, .buf = buf, .len = len, .flags = flags,
-                   .poll_first = poll_first},
-                  {kind, &sock, fd}, deadline.get());
+    const int r = ring.call(rq, {kind, &sock, rq.fd}, deadline.get());
     if (r > 0) return static_cast<std::size_t>(r);
     // close() ends a call with the kernel by shutting the socket down: the
     // end of stream or EPIPE that follows is the close's.
