@@ -45,6 +45,29 @@ std::string as_string(std::span<const std::byte> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+// Writes `text` on `from` and expects to read exactly it on `to`.
+void expect_passes(unix_stream& from, unix_stream& to, const std::string& text) {
+  from.write_all(text);
+  std::vector<std::byte> buf(text.size());
+  to.read_exact(buf);
+  EXPECT_EQ(as_string(buf), text);
+}
+
+// Runs `wait` in a fiber of `rt`, lets it get to the kernel, then calls
+// `stop(task)` (a cancel, or a close of what it waits on) and joins it.
+template <class Wait, class Stop>
+void interrupt_while_waiting(spindle::runtime& rt, Wait wait, Stop stop) {
+  std::atomic<bool> entered{false};
+  auto t = rt.spawn([&] {
+    entered = true;
+    wait();
+  });
+  while (!entered) std::this_thread::yield();
+  std::this_thread::sleep_for(2ms);  // most likely with the kernel by now; either way the same
+  stop(t);
+  t.join();
+}
+
 // Sets SPINDLE_IO for the life of the object.
 class environment_io {
  public:
@@ -106,28 +129,29 @@ TEST(Ring, IoUringWhenAskedFor) {
 }
 
 // A read with the kernel is cancelled: it throws spindle::cancelled, and the
-// socket still works: the next bytes are read whole by the next reader.
-TEST(Ring, ACancelledReadLeavesTheSocketUsable) {
+// socket still works: the next bytes are read whole by the next reader. Then
+// close() from another thread ends a read that is with the kernel.
+TEST(Ring, ACancelledReadLeavesTheSocketUsableAndACloseEndsOne) {
   std::optional<spindle::runtime> ring;
   if (!make_ring_runtime(ring)) GTEST_SKIP() << no_ring;
   spindle::runtime& rt = *ring;
   auto [a, b] = unix_stream::pair();
-  std::atomic<bool> entered{false};
-  auto reader = rt.spawn([&, &b = b] {
-    std::array<std::byte, 8> buf{};
-    entered = true;
-    EXPECT_THROW(b.read_some(buf), spindle::cancelled);
-  });
-  while (!entered) std::this_thread::yield();
-  std::this_thread::sleep_for(2ms);  // most likely with the kernel by now; either way it throws
-  reader.cancel();
-  reader.join();
-  rt.block_on([&, &a = a, &b = b] {
-    a.write_all("hello");
-    std::array<std::byte, 5> buf{};
-    b.read_exact(buf);
-    EXPECT_EQ(as_string(buf), "hello");
-  });
+  interrupt_while_waiting(
+      rt,
+      [&b = b] {
+        std::array<std::byte, 8> buf{};
+        EXPECT_THROW(b.read_some(buf), spindle::cancelled);
+      },
+      [](spindle::task<void>& t) { t.cancel(); });
+  rt.block_on([&a = a, &b = b] { expect_passes(a, b, "hello"); });
+  interrupt_while_waiting(
+      rt,
+      [&b = b] {
+        std::array<std::byte, 8> buf{};
+        EXPECT_EQ(spindle::test::error_code_of([&] { b.read_some(buf); }),
+                  std::errc::operation_canceled);
+      },
+      [&b = b](spindle::task<void>&) { b.close(); });
 }
 
 // A read timeout ends a read with the kernel; bytes sent afterwards are all
@@ -141,9 +165,7 @@ TEST(Ring, AReadTimeoutThenTheBytes) {
     b.set_read_timeout(10ms);
     std::array<std::byte, 4> buf{};
     EXPECT_EQ(spindle::test::error_code_of([&] { b.read_some(buf); }), std::errc::timed_out);
-    a.write_all("late");
-    b.read_exact(buf);
-    EXPECT_EQ(as_string(buf), "late");
+    expect_passes(a, b, "late");
   });
 }
 
@@ -196,25 +218,6 @@ TEST(Ring, CancelRacingACompletionLosesNoByte) {
               std::errc::timed_out);
   });
   std::printf("reads that completed although cancelled: %d of %d\n", by_cancelled, rounds);
-}
-
-// close() from another thread ends a read that is with the kernel.
-TEST(Ring, CloseEndsAReadWithTheKernel) {
-  std::optional<spindle::runtime> ring;
-  if (!make_ring_runtime(ring)) GTEST_SKIP() << no_ring;
-  spindle::runtime& rt = *ring;
-  auto [a, b] = unix_stream::pair();
-  std::atomic<bool> entered{false};
-  auto reader = rt.spawn([&, &b = b] {
-    std::array<std::byte, 8> buf{};
-    entered = true;
-    EXPECT_EQ(spindle::test::error_code_of([&] { b.read_some(buf); }),
-              std::errc::operation_canceled);
-  });
-  while (!entered) std::this_thread::yield();
-  std::this_thread::sleep_for(2ms);
-  b.close();
-  reader.join();
 }
 
 // More reads in flight than the submission queue holds (256 per worker):
@@ -281,12 +284,7 @@ TEST(Ring, ARuntimeDestroyedWithReadsInFlight) {
   }
   EXPECT_EQ(unwound.load(), n);
   // The connections still work.
-  for (auto& [a, b] : pairs) {
-    a.write_all("x");
-    std::array<std::byte, 1> buf{};
-    b.read_exact(buf);
-    EXPECT_EQ(as_string(buf), "x");
-  }
+  for (auto& [a, b] : pairs) expect_passes(a, b, "x");
 }
 
 // A datagram receive with the kernel, cancelled: the next datagram arrives
@@ -299,16 +297,13 @@ TEST(Ring, DatagramsCancelledAndClosed) {
   auto any = spindle::net::endpoint::parse("127.0.0.1:0");
   auto a = udp_socket::bind(any);
   auto b = udp_socket::bind(any);
-  std::atomic<bool> entered{false};
-  auto receiver = rt.spawn([&] {
-    std::array<std::byte, 64> buf{};
-    entered = true;
-    EXPECT_THROW(b.recv_from(buf), spindle::cancelled);
-  });
-  while (!entered) std::this_thread::yield();
-  std::this_thread::sleep_for(2ms);
-  receiver.cancel();
-  receiver.join();
+  interrupt_while_waiting(
+      rt,
+      [&] {
+        std::array<std::byte, 64> buf{};
+        EXPECT_THROW(b.recv_from(buf), spindle::cancelled);
+      },
+      [](spindle::task<void>& t) { t.cancel(); });
   rt.block_on([&] {
     EXPECT_EQ(a.send_to("datagram", b.local_endpoint()), 8u);
     std::array<std::byte, 64> buf{};
@@ -316,15 +311,12 @@ TEST(Ring, DatagramsCancelledAndClosed) {
     EXPECT_EQ(as_string(std::span(buf).first(n)), "datagram");
     EXPECT_EQ(from, a.local_endpoint());
   });
-  entered = false;
-  auto closed = rt.spawn([&] {
-    std::array<std::byte, 64> buf{};
-    entered = true;
-    EXPECT_EQ(spindle::test::error_code_of([&] { b.recv_from(buf); }),
-              std::errc::operation_canceled);
-  });
-  while (!entered) std::this_thread::yield();
-  std::this_thread::sleep_for(2ms);
-  b.close();
-  closed.join();
+  interrupt_while_waiting(
+      rt,
+      [&] {
+        std::array<std::byte, 64> buf{};
+        EXPECT_EQ(spindle::test::error_code_of([&] { b.recv_from(buf); }),
+                  std::errc::operation_canceled);
+      },
+      [&](spindle::task<void>&) { b.close(); });
 }
