@@ -62,29 +62,27 @@ transfer on_blocking_pool(int fd, io_ring::op_code code, std::span<std::byte> bu
   return d.t;
 }
 
-// One read or write at `offset`, however this caller does it; retried on
-// EINTR and EAGAIN. Throws std::system_error prefixed `what`.
-std::size_t transfer_once(detail::socket_fd& sock, io_ring::op_code code, std::span<std::byte> buf,
+// One read or write at `offset` on `fd` (of `file`, inside a use of it),
+// however this caller does it; retried on EINTR and EAGAIN. Throws
+// std::system_error prefixed `what`.
+std::size_t transfer_once(const file& f, int fd, io_ring::op_code code, std::span<std::byte> buf,
                           std::uint64_t offset, const std::string& what) {
-  const detail::socket_fd::use use(sock, what.c_str());
+  // Not cut short: the kernel, or a pool thread, writes into `buf` until it
+  // is done (file.hpp). Nothing on a plain thread.
+  shield s;
   for (;;) {
     transfer t;
     if (io_ring* ring = detail::current_ring()) {
-      // Not cut short: the kernel writes into `buf` until it is done (file.hpp).
-      shield s;
-      const detail::wait_kind kind =
-          code == io_ring::op_code::read_at ? detail::wait_kind::io_read : detail::wait_kind::io_write;
       const int r = ring->call(
-          {.code = code, .fd = use.fd(), .buf = buf.data(), .len = buf.size(), .offset = offset},
-          {kind, &sock, use.fd()}, detail::no_deadline);
+          {.code = code, .fd = fd, .buf = buf.data(), .len = buf.size(), .offset = offset}, &f,
+          detail::no_deadline);
       t = r >= 0 ? transfer{r, 0} : transfer{-1, -r};
     } else if (in_fiber()) {
-      shield s;
-      t = on_blocking_pool(use.fd(), code, buf, offset);
+      t = on_blocking_pool(fd, code, buf, offset);
     } else {
       const auto off = static_cast<off_t>(offset);
-      t.n = code == io_ring::op_code::read_at ? ::pread(use.fd(), buf.data(), buf.size(), off)
-                                              : ::pwrite(use.fd(), buf.data(), buf.size(), off);
+      t.n = code == io_ring::op_code::read_at ? ::pread(fd, buf.data(), buf.size(), off)
+                                              : ::pwrite(fd, buf.data(), buf.size(), off);
       t.err = errno;
     }
     if (t.n >= 0) return static_cast<std::size_t>(t.n);
@@ -105,19 +103,18 @@ file file::open(const std::string& path, int flags, mode_t mode) {
   return file(fd, path);
 }
 
+// Both hold the file open (its use) for the whole call, which may take
+// several transfers.
 std::size_t file::read_at(std::span<std::byte> buf, std::uint64_t offset) {
   throw_if_cancelled_in_fiber();
   const std::string what = what_of("read_at", path_);
-  if (buf.empty()) {
-    const detail::socket_fd::use use(fd_, what.c_str());
-    return 0;
-  }
+  const detail::socket_fd::use use(fd_, what.c_str());
   // Until the buffer is full or the file ends: one read may stop short of
   // either (a buffer over max_request_bytes, a signal).
   std::size_t done = 0;
   while (done < buf.size()) {
-    const std::size_t n =
-        transfer_once(fd_, io_ring::op_code::read_at, buf.subspan(done), offset + done, what);
+    const std::size_t n = transfer_once(*this, use.fd(), io_ring::op_code::read_at,
+                                        buf.subspan(done), offset + done, what);
     if (n == 0) break;
     done += n;
   }
@@ -127,14 +124,12 @@ std::size_t file::read_at(std::span<std::byte> buf, std::uint64_t offset) {
 void file::write_at(std::span<const std::byte> data, std::uint64_t offset) {
   throw_if_cancelled_in_fiber();
   const std::string what = what_of("write_at", path_);
+  const detail::socket_fd::use use(fd_, what.c_str());
   // Only read from: the ring's request and pwrite take a non-const pointer.
   std::span<std::byte> rest(const_cast<std::byte*>(data.data()), data.size());
-  if (rest.empty()) {
-    const detail::socket_fd::use use(fd_, what.c_str());
-    return;
-  }
   while (!rest.empty()) {
-    const std::size_t n = transfer_once(fd_, io_ring::op_code::write_at, rest, offset, what);
+    const std::size_t n =
+        transfer_once(*this, use.fd(), io_ring::op_code::write_at, rest, offset, what);
     if (n == 0) detail::throw_errno(EIO, what);  // a write that takes nothing would loop for ever
     rest = rest.subspan(n);
     offset += n;

@@ -41,10 +41,11 @@ io_backend from_environment() {
 
 io_backend pick_io_backend(io_backend asked) {
   if (asked == io_backend::automatic) {
+    // SPINDLE_IO=io_uring, like no choice at all, falls back where it is refused.
     const io_backend env = from_environment();
-    if (env == io_backend::io_uring) return io_ring::supported() ? env : readiness_backend;
-    if (env != io_backend::automatic) asked = env;
-    else return io_ring::supported() ? io_backend::io_uring : readiness_backend;
+    if (env == io_backend::automatic || env == io_backend::io_uring)
+      return io_ring::supported() ? io_backend::io_uring : readiness_backend;
+    asked = env;
   }
   if (asked == io_backend::io_uring) {
     if (!io_ring::supported())

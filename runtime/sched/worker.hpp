@@ -126,7 +126,8 @@ class worker {
   std::atomic<fiber*> runnext{nullptr};
 
   // The io_uring backend's ring (null with epoll): set before start(), then
-  // used by this worker's thread only, and drained by shutdown.
+  // used by this worker's thread, by the stall monitor's spare while this
+  // worker is stalled, and by shutdown's drain (its lock: io_ring.hpp).
   std::unique_ptr<io_ring> ring;
 
   // caller_id() of the running fiber (no_owner in the scheduler loop):

@@ -124,7 +124,10 @@ io_ring::~io_ring() {
   ::close(wake_fd_);
 }
 
-int io_ring::call(const request& rq, wait_reason why, clock::time_point deadline) {
+int io_ring::call(const request& rq, const void* object, clock::time_point deadline) {
+  const bool reads = rq.code == op_code::recv || rq.code == op_code::recvmsg ||
+                     rq.code == op_code::read_at;
+  const wait_reason why{reads ? wait_kind::io_read : wait_kind::io_write, object, rq.fd};
   ring_op op;
   op.self = owner_.current;
   {
@@ -219,7 +222,8 @@ io_uring_sqe* io_ring::next_sqe() noexcept {
   for (;;) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&k_->ring)) return sqe;
     submit();  // the queue is full: hand it over
-    if (io_uring_sq_space_left(&k_->ring) == 0) reap(owner_);  // the kernel refused (EBUSY): make room
+    // The kernel refused (EBUSY): make room; the woken fibers queue here.
+    if (io_uring_sq_space_left(&k_->ring) == 0) reap(*current_worker());
   }
 }
 

@@ -89,10 +89,11 @@ class io_ring {
 
   // On the owner, in a fiber: runs `rq` and returns its result, a count
   // (>= 0) or -errno; -ETIMEDOUT if `deadline` (no_deadline: none) passed
-  // before anything was done. Parks the fiber with `why` meanwhile; throws
+  // before anything was done. Parks the fiber meanwhile, waiting (for the
+  // dump) to read or write `object` (the socket or file); throws
   // spindle::cancelled (or unwinds at shutdown) as any wait does, unless
   // the operation completed after all.
-  int call(const request& rq, wait_reason why, clock::time_point deadline);
+  int call(const request& rq, const void* object, clock::time_point deadline);
 
   // Whether flush() has anything to do. Any thread; a hint.
   bool busy() const noexcept {

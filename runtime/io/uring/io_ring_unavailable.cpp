@@ -13,7 +13,7 @@ struct io_ring::kernel_ring {};
 bool io_ring::supported() noexcept { return false; }
 std::unique_ptr<io_ring> io_ring::create(worker&, int) { return nullptr; }
 io_ring::~io_ring() = default;
-int io_ring::call(const request&, wait_reason, clock::time_point) { return -ENOSYS; }
+int io_ring::call(const request&, const void*, clock::time_point) { return -ENOSYS; }
 void io_ring::flush(worker&) noexcept {}
 void io_ring::try_flush(worker&) noexcept {}
 void io_ring::sleep(clock::time_point, bool) noexcept {}

@@ -34,10 +34,8 @@ inline io_ring* current_ring() noexcept {
 inline std::size_t ring_transfer(io_ring& ring, socket_fd& sock, const io_ring::request& rq,
                                  call_deadline& deadline, const char* what) {
   if (sock.begin_ring_call()) throw_errno(ECANCELED, what);
-  const bool reads = rq.code == io_ring::op_code::recv || rq.code == io_ring::op_code::recvmsg;
-  const wait_kind kind = reads ? wait_kind::io_read : wait_kind::io_write;
   for (;;) {
-    const int r = ring.call(rq, {kind, &sock, rq.fd}, deadline.get());
+    const int r = ring.call(rq, &sock, deadline.get());
     if (r > 0) return static_cast<std::size_t>(r);
     // close() ends a call with the kernel by shutting the socket down: the
     // end of stream or EPIPE that follows is the close's.
